@@ -1,0 +1,35 @@
+"""nasprune: find compact, accurate networks for your data, then strip their redundant channels.
+
+The public API in one import::
+
+    import nasprune
+    space = nasprune.load_space("default")              # YAML search space (or a preset such as "resnet20")
+    result = nasprune.search(nasprune.SearchConfig())   # what `nasprune search` does
+    spec, model = nasprune.load_model(result.best["checkpoint"])
+"""
+
+from .checkpoint import load_model, save_model
+from .data import DataSplits, load_data
+from .errors import (CandidateError, CheckpointError, DataError, DivergedError, NaspruneError, SpaceError,
+                     SpecError, StudyError)
+from .measure import Cost, count_macs, count_params, measure, measure_latency
+from .nn import build_model, weighted_depth
+from .search import SearchConfig, SearchResult, search
+from .space import SearchSpace, fixed_spec, load_space, sample_spec
+from .spec import ArchSpec, StageSpec, TrainSpec, TrialSpec, describe
+from .train import Runtime, resolve_runtime, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchSpec", "StageSpec", "TrainSpec", "TrialSpec", "describe",
+    "SearchSpace", "load_space", "sample_spec", "fixed_spec",
+    "build_model", "weighted_depth",
+    "DataSplits", "load_data",
+    "Runtime", "resolve_runtime", "train",
+    "Cost", "measure", "count_macs", "count_params", "measure_latency",
+    "save_model", "load_model",
+    "SearchConfig", "SearchResult", "search",
+    "NaspruneError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
+    "CandidateError", "DivergedError",
+]

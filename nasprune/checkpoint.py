@@ -1,0 +1,97 @@
+"""Saved models: a directory with ``spec.json`` (the TrialSpec) and ``weights.pt`` (a plain state dict).
+
+Nothing is pickled: weights load with ``torch.load(..., weights_only=True)``, so a crafted file cannot run
+code, and the module is rebuilt from the spec. Files are written to a temporary name and renamed, so a
+crash never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError, NaspruneError
+from .nn import Network, build_model
+from .spec import TrialSpec
+
+__all__ = ["save_model", "load_model", "load_weights", "atomic_write", "write_json"]
+
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+
+
+def save_model(directory: str | Path, spec: TrialSpec, model: nn.Module) -> Path:
+    """Save ``model`` (built from ``spec``) to ``directory``; returns the directory."""
+    directory = Path(directory)
+    write_json(directory / SPEC_FILE, spec.to_dict())
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: torch.save(state, tmp))
+    return directory
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``path``, loaded with ``weights_only=True``; anything else is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+        raise CheckpointError(f"{path}: refused to load: the file holds objects other than tensors, which could "
+                              f"run code ({first}); nasprune only loads plain weights") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: not a readable weights file, corrupt or truncated "
+                              f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: expected a dict of tensors (a state dict)")
+    return state
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[TrialSpec, Network]:
+    """Rebuild a saved model: the spec from ``spec.json``, the weights from ``weights.pt``.
+
+    >>> spec, model = load_model("results/default-digits/trials/00007")  # doctest: +SKIP
+    """
+    directory = Path(directory)
+    spec_path = directory / SPEC_FILE
+    if not spec_path.is_file():
+        raise CheckpointError(f"{directory}: not a saved model (no {SPEC_FILE})")
+    try:
+        spec = TrialSpec.from_json(spec_path.read_text())
+    except (OSError, NaspruneError) as exc:
+        raise CheckpointError(f"{spec_path}: {exc}") from None
+    model = build_model(spec.arch)
+    state = load_weights(directory / WEIGHTS_FILE)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{directory}: the weights do not fit the spec "
+                              f"({str(exc).splitlines()[0]})") from None
+    return spec, model.to(device)

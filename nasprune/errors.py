@@ -1,0 +1,65 @@
+"""Errors nasprune raises on purpose.
+
+Every error a user can cause (a bad search space, an unknown data set, a study that does not match the
+command) is a :class:`NaspruneError`. Its message is one line that names the problem and the fix; the
+command line prints it without a traceback and exits with :attr:`NaspruneError.exit_code`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NaspruneError",
+    "SpaceError",
+    "SpecError",
+    "DataError",
+    "StudyError",
+    "CheckpointError",
+    "CandidateError",
+    "DivergedError",
+]
+
+
+class NaspruneError(Exception):
+    """Base of every error nasprune raises on purpose; its message is a single line."""
+
+    #: Exit status of the command line: 2 for bad input (the convention of argparse), 1 otherwise.
+    exit_code = 1
+
+
+class SpaceError(NaspruneError):
+    """A search-space file is malformed: the message names the file, the key path and what is allowed."""
+
+    exit_code = 2
+
+
+class SpecError(NaspruneError):
+    """An architecture spec describes a network that cannot be built (for example, a zero-padding
+    shortcut into fewer channels)."""
+
+    exit_code = 2
+
+
+class DataError(NaspruneError):
+    """A data set cannot be loaded: unknown name, missing folder, unusable content."""
+
+    exit_code = 2
+
+
+class StudyError(NaspruneError):
+    """A study cannot be used: unreachable storage, or an existing study made with other settings."""
+
+    exit_code = 2
+
+
+class CheckpointError(NaspruneError):
+    """A saved model or checkpoint is missing, corrupt or unsafe to load."""
+
+    exit_code = 2
+
+
+class CandidateError(NaspruneError):
+    """One trial's candidate failed (build error, out of memory); the search records it and goes on."""
+
+
+class DivergedError(NaspruneError):
+    """Training produced a non-finite loss; the trial is stopped and recorded with the epoch."""

@@ -1,0 +1,11 @@
+"""Layer, block and network builders: ArchSpec -> nn.Module."""
+
+from .blocks import BLOCKS, BasicBlock, BlockInfo, Bottleneck, MBConv, PlainBlock
+from .layers import ACTIVATIONS, NORMS, SHORTCUTS, LayerNorm2d, get_act, get_norm
+from .network import DOWNSAMPLES, STEMS, Network, build_model, weighted_depth
+
+__all__ = [
+    "ACTIVATIONS", "NORMS", "BLOCKS", "SHORTCUTS", "STEMS", "DOWNSAMPLES",
+    "BlockInfo", "PlainBlock", "BasicBlock", "Bottleneck", "MBConv", "LayerNorm2d",
+    "Network", "build_model", "weighted_depth", "get_act", "get_norm",
+]

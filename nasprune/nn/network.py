@@ -1,0 +1,127 @@
+"""ArchSpec -> nn.Module. Layers compose into blocks, blocks into stages, stages into a network; each is
+a plain ``nn.Module`` with predictable names (``stem``, ``stages.<i>.blocks.<j>``, ``head.fc``), so
+pruning and diagnostics can address any part of any network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import SpecError
+from ..spec import ArchSpec, StageSpec
+from .blocks import BLOCKS
+from .layers import SHORTCUTS, ActFactory, ConvNormAct, NormFactory, get_act, get_norm
+
+__all__ = ["Network", "Stage", "Head", "build_model", "weighted_depth", "STEMS", "DOWNSAMPLES"]
+
+#: cifar: one 3x3 conv at full resolution; imagenet: 7x7/2 conv + 3x3/2 max pool (a quarter of the input)
+STEMS = ("cifar", "imagenet")
+#: conv: the first block of a stage has the stride; maxpool | avgpool: a 2x2 pool opens the stage
+DOWNSAMPLES = ("conv", "maxpool", "avgpool")
+
+
+def _stem(arch: ArchSpec, act: ActFactory, norm: NormFactory) -> nn.Sequential:
+    if arch.stem == "cifar":
+        return nn.Sequential(ConvNormAct(arch.in_channels, arch.stem_channels, 3, 1, norm, act))
+    if arch.stem == "imagenet":
+        return nn.Sequential(ConvNormAct(arch.in_channels, arch.stem_channels, 7, 2, norm, act),
+                             nn.MaxPool2d(3, 2, padding=1))
+    raise SpecError(f"unknown stem {arch.stem!r}; valid: {', '.join(STEMS)}")
+
+
+class Stage(nn.Module):
+    """Optional downsampling pool, then ``repeats`` blocks (``self.blocks``)."""
+
+    def __init__(self, arch: ArchSpec, stage: StageSpec, in_ch: int, act: ActFactory, norm: NormFactory) -> None:
+        super().__init__()
+        block_cls = BLOCKS.get(arch.block).cls
+        pool = arch.downsample != "conv" and stage.stride > 1
+        if arch.downsample == "maxpool":
+            pool_layer: nn.Module = nn.MaxPool2d(2, ceil_mode=True)  # ceil: a 1x1 map stays 1x1
+        elif arch.downsample == "avgpool":
+            pool_layer = nn.AvgPool2d(2, ceil_mode=True)
+        elif arch.downsample == "conv":
+            pool_layer = nn.Identity()
+        else:
+            raise SpecError(f"unknown downsample {arch.downsample!r}; valid: {', '.join(DOWNSAMPLES)}")
+        self.pool = pool_layer if pool else nn.Identity()
+        blocks = []
+        for j in range(stage.repeats):
+            stride = stage.stride if (j == 0 and not pool) else 1
+            blocks.append(block_cls(in_ch if j == 0 else stage.channels, stage.channels, stride, act, norm,
+                                    kernel_size=arch.kernel_size, se_ratio=arch.se_ratio,
+                                    expansion=arch.expansion, shortcut=arch.shortcut))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.pool(x))
+
+
+class Head(nn.Module):
+    """Global average pool -> (hidden linear -> act) -> dropout -> linear classifier ``fc``."""
+
+    def __init__(self, in_ch: int, hidden: int, dropout: float, num_classes: int, act: ActFactory) -> None:
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(in_ch, hidden), act()) if hidden else nn.Identity()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.fc = nn.Linear(hidden or in_ch, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(x.mean((2, 3)), 1)  # (N, C)
+        return self.fc(self.dropout(self.hidden(x)))
+
+
+class Network(nn.Module):
+    """stem -> stages -> head, built from (and carrying) its :class:`ArchSpec`."""
+
+    def __init__(self, arch: ArchSpec) -> None:
+        super().__init__()
+        if arch.shortcut not in SHORTCUTS:
+            raise SpecError(f"unknown shortcut {arch.shortcut!r}; valid: {', '.join(SHORTCUTS)}")
+        act, norm = get_act(arch.act), get_norm(arch.norm)
+        self.arch = arch
+        self.stem = _stem(arch, act, norm)
+        stages, in_ch = [], arch.stem_channels
+        for stage in arch.stages:
+            stages.append(Stage(arch, stage, in_ch, act, norm))
+            in_ch = stage.channels
+        self.stages = nn.Sequential(*stages)
+        self.head = Head(in_ch, arch.head_hidden, arch.dropout, arch.num_classes, act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, num_classes)
+        return self.head(self.stages(self.stem(x)))
+
+
+def _init_weights(model: nn.Module) -> None:
+    # He et al. 2015 initialization for convs (fan_out, as torchvision's ResNets); norms start as identity
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)) and m.weight is not None:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def build_model(arch: ArchSpec) -> Network:
+    """Build the network an :class:`ArchSpec` describes, with fresh weights (seed torch for repeatable
+    ones). Unknown names or impossible combinations raise :class:`~nasprune.errors.SpecError`.
+
+    >>> from nasprune import ArchSpec, StageSpec, build_model
+    >>> net = build_model(ArchSpec(in_channels=1, num_classes=10, stages=(StageSpec(2, 16, 1),)))
+    >>> net(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+    model = Network(arch)
+    _init_weights(model)
+    return model
+
+
+def weighted_depth(model: Network) -> int:
+    """Weighted layers (convs and linears) on the longest path through the network, shortcuts and
+    squeeze-excitation not counted: 20 for ResNet-20, 50 for ResNet-50, as the papers count."""
+    blocks = sum(block.weighted_layers for stage in model.stages for block in stage.blocks)
+    head = 2 if model.arch.head_hidden else 1
+    return 1 + blocks + head

@@ -1,0 +1,103 @@
+"""What a search is asked to do (:class:`SearchConfig`) and what it found (:class:`SearchResult`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import NaspruneError
+from .stopping import PRUNERS
+
+__all__ = ["SearchConfig", "SearchResult", "OBJECTIVES"]
+
+#: objective sets a study can optimize; accuracy is always maximized, costs minimized
+OBJECTIVES = {
+    "accuracy,mflops": ("val_accuracy", "MFLOPs"),
+    "accuracy,params": ("val_accuracy", "Mparams"),
+    "accuracy": ("val_accuracy",),
+}
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Settings of one ``nasprune search``. Every field has a default; see ``nasprune search --help``.
+
+    Example::
+
+        import nasprune
+        result = nasprune.search(nasprune.SearchConfig(trials=10, epochs=5))
+        print(result.winners[0]["test_accuracy"])
+    """
+
+    space: str | Path = "default"  # YAML file or bundled name
+    data: str = "digits"  # NAME or NAME:PATH
+    study: str | None = None  # default: <space name>-<data name>
+    trials: int = 20  # trials the study should end with (complete, pruned or failed), across runs and workers
+    epochs: int | None = None  # overrides the space's training.epochs
+    objectives: str = "accuracy,mflops"  # a key of OBJECTIVES
+    max_mflops: float | None = None  # budget: candidates above it are rejected before training
+    max_params: int | None = None  # budget in parameters
+    pruner: str = "auto"  # a name in PRUNERS
+    seed: int = 0  # data split, sampler and training seeds
+    storage: str | None = None  # Optuna storage URL or journal file; default results/<study>/study.journal
+    results_dir: Path = Path("results")
+    baselines: tuple[str, ...] = ()  # presets enqueued as trials (names or files)
+    device: str = "auto"
+    precision: str = "auto"
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    timeout: float | None = None  # seconds; stop starting new trials after this long
+    latency: bool = True  # measure batch-1 latency of every candidate
+    progress: bool = True  # progress bar and one line per trial
+    max_failures: int = 5  # stop the search after this many failed trials in a row
+
+    def __post_init__(self) -> None:
+        if self.objectives not in OBJECTIVES:
+            raise NaspruneError(f"unknown objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
+        if self.pruner not in PRUNERS:
+            raise NaspruneError(f"unknown pruner {self.pruner!r}; valid: {', '.join(PRUNERS)}")
+        if self.pruner in ("hyperband", "median") and self.multi_objective:
+            raise NaspruneError(f"Optuna's {self.pruner} pruner needs a single objective; use --objectives accuracy, "
+                                f"or --pruner rungs (nasprune's rule, works with several)")
+        if self.trials < 1:
+            raise NaspruneError(f"trials must be >= 1 (got {self.trials})")
+        if self.epochs is not None and self.epochs < 1:
+            raise NaspruneError(f"epochs must be >= 1 (got {self.epochs})")
+        for name in ("max_mflops", "max_params", "timeout"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise NaspruneError(f"{name} must be > 0 (got {value})")
+        if self.study is not None and not _STUDY_NAME.match(self.study):
+            raise NaspruneError(f"study name {self.study!r} must be letters, digits, '.', '_' or '-' "
+                                f"(it names a folder under results/)")
+        object.__setattr__(self, "results_dir", Path(self.results_dir))
+        object.__setattr__(self, "baselines", tuple(self.baselines))
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(OBJECTIVES[self.objectives]) > 1
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return OBJECTIVES[self.objectives]
+
+
+@dataclass
+class SearchResult:
+    """The outcome of :func:`nasprune.search`."""
+
+    study_name: str
+    storage: str  # URL or journal path
+    study_dir: Path  # results/<study>/
+    summary_path: Path
+    counts: dict[str, int]  # trials by final state
+    winners: list[dict[str, Any]] = field(default_factory=list)  # Pareto front, best first
+    interrupted: bool = False
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The most accurate winner (on validation)."""
+        return self.winners[0] if self.winners else None

@@ -1,0 +1,175 @@
+"""One trial: sample a spec, build it, measure it, reject it if over budget, train it, save it.
+
+What a trial learned is written to its user attributes as it goes (spec, costs, per-epoch history), so
+the dashboard, the stopping rule of other trials and later commands can read it. A trial ends as
+COMPLETE, PRUNED (stopped early, over budget, or diverged) or FAIL (the candidate could not be built or
+ran out of memory), always with ``outcome`` and, unless complete, ``reason``.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import optuna
+import torch
+
+from ..checkpoint import save_model
+from ..data import DataSplits
+from ..errors import CandidateError, DivergedError, NaspruneError
+from ..measure import count_macs, count_params, measure_latency
+from ..nn import build_model, weighted_depth
+from ..space import SearchSpace, TrialSpec, describe, sample_spec
+from ..train import EpochStats, Runtime, train
+from .stopping import EpochRule
+from .study import worker_id
+
+__all__ = ["Objective", "trial_dir", "BASELINE_ATTR"]
+
+BASELINE_ATTR = "baseline"
+
+
+def trial_dir(study_dir: Path, number: int) -> Path:
+    """Where trial ``number`` keeps its saved model."""
+    return study_dir / "trials" / f"{number:05d}"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, NaspruneError):  # our own messages are written for the user already
+        return text
+    return f"{exc.__class__.__name__}: {text}".rstrip(": ")
+
+
+@dataclass
+class Objective:
+    """Callable for ``study.optimize``: returns (val_accuracy, cost) or val_accuracy."""
+
+    space: SearchSpace
+    data: DataSplits  # already on runtime.device
+    runtime: Runtime
+    study_dir: Path
+    epochs: int
+    seed: int
+    objectives: str  # a key of OBJECTIVES
+    rules: list[EpochRule]
+    max_mflops: float | None = None
+    max_params: int | None = None
+    latency: bool = True
+    on_epoch: Callable[[int, EpochStats, int], None] | None = None  # (trial number, stats, epochs) for progress
+
+    def spec_for(self, trial: optuna.Trial) -> TrialSpec:
+        """The trial's candidate: a baseline's stored spec, or a sample of the space."""
+        if BASELINE_ATTR in trial.user_attrs:
+            return TrialSpec.from_dict(trial.user_attrs["spec"])
+        c, _, _ = self.data.input_shape
+        spec = sample_spec(self.space, trial, c, self.data.num_classes)
+        return TrialSpec(spec.arch, spec.train.replace(epochs=self.epochs))
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        trial.set_user_attr("worker", worker_id())
+        started = time.perf_counter()
+        try:
+            return self._run(trial, started)
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("outcome", "interrupted")
+            trial.set_user_attr("reason", "interrupted (Ctrl-C or SIGINT)")
+            raise
+        except DivergedError as exc:
+            self._end(trial, started, "pruned", str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
+        except Exception as exc:  # the candidate's failure, not the search's: record it and go on
+            reason = f"out of memory ({_first_line(exc)})" if _is_oom(exc) else _first_line(exc)
+            self._end(trial, started, "failed", reason)
+            raise CandidateError(reason) from None
+        finally:
+            gc.collect()
+            if self.runtime.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    def _end(self, trial: optuna.Trial, started: float, outcome: str, reason: str | None = None) -> None:
+        trial.set_user_attr("outcome", outcome)
+        if reason:
+            trial.set_user_attr("reason", reason)
+        trial.set_user_attr("wall_seconds", round(time.perf_counter() - started, 3))
+
+    def _run(self, trial: optuna.Trial, started: float) -> float | tuple[float, float]:
+        try:
+            spec = self.spec_for(trial)
+        except NaspruneError as exc:
+            raise CandidateError(f"invalid candidate: {exc}") from None
+        arch = spec.arch
+        trial.set_user_attr("spec", spec.to_dict())
+        trial.set_user_attr("arch", describe(arch))
+        for key, value in (("block", arch.block), ("norm", arch.norm), ("act", arch.act),
+                           ("stages", len(arch.stages)), ("repeats", list(arch.repeats)),
+                           ("widths", list(arch.widths))):
+            trial.set_user_attr(key, value)
+        torch.manual_seed(self.seed + trial.number)
+        try:
+            model = build_model(arch)
+        except NaspruneError as exc:
+            raise CandidateError(f"build failed: {exc}") from None
+        model.to(self.runtime.device, memory_format=self.runtime.memory_format)
+        mflops, params = count_macs(model, self.data.input_shape) / 1e6, count_params(model)
+        trial.set_user_attr("mflops", round(mflops, 4))
+        trial.set_user_attr("params", params)
+        trial.set_user_attr("depth", weighted_depth(model))
+        self._check_budgets(trial, started, mflops, params)
+        if self.latency:
+            trial.set_user_attr("latency_ms", round(measure_latency(model, self.data.input_shape), 4))
+
+        history: list[dict] = []
+
+        def on_epoch(stats: EpochStats) -> str | None:
+            history.append({k: round(v, 5) if isinstance(v, float) else v for k, v in stats.to_dict().items()})
+            trial.set_user_attr("history", history)
+            if self.on_epoch:
+                self.on_epoch(trial.number, stats, spec.train.epochs)
+            for rule in self.rules:
+                reason = rule(trial, stats.epoch, stats.val_acc)
+                if reason:
+                    return reason
+            return None
+
+        result = train(model, self.data, spec.train, self.runtime, seed=self.seed + trial.number, on_epoch=on_epoch)
+        final = result.final
+        trial.set_user_attr("epochs_trained", len(result.history))
+        trial.set_user_attr("train_seconds", round(result.seconds, 3))
+        trial.set_user_attr("val_accuracy", final.val_acc)
+        trial.set_user_attr("train_accuracy", final.train_acc)
+        if result.stopped:
+            self._end(trial, started, "pruned", result.stopped)
+            raise optuna.TrialPruned(result.stopped)
+        directory = save_model(trial_dir(self.study_dir, trial.number), spec, model)
+        trial.set_user_attr("checkpoint", str(directory))
+        self._end(trial, started, "complete")
+        if self.objectives == "accuracy":
+            return final.val_acc
+        return final.val_acc, (mflops if self.objectives == "accuracy,mflops" else params / 1e6)
+
+    def _check_budgets(self, trial: optuna.Trial, started: float, mflops: float, params: int) -> None:
+        """Budgets are Optuna constraints (feasible when <= 0), mirrored as user attributes for the
+        dashboard; a candidate over budget ends here, before any training."""
+        over = []
+        for key, value, limit in (("mflops", mflops, self.max_mflops), ("params", params, self.max_params)):
+            if limit is None:
+                continue
+            trial.set_constraint(key, value - limit)
+            trial.set_user_attr(f"max_{key}", limit)
+            if value > limit:
+                over.append(f"{key} {value:.4g} > budget {limit:.4g}")
+        if over:
+            reason = "over budget: " + ", ".join(over)
+            self._end(trial, started, "pruned", reason)
+            raise optuna.TrialPruned(reason)

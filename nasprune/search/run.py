@@ -1,0 +1,242 @@
+"""``nasprune search`` as a function: load, open or resume the study, optimize, report the winners."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from .._optuna import quiet_optuna
+from ..checkpoint import write_json
+from ..data import DataSplits, load_data
+from ..errors import CandidateError, StudyError
+from ..space import SearchSpace, TrainSpec, TrialSpec, fixed_spec, load_space, space_hash
+from ..train import Runtime, resolve_runtime
+from .config import SearchConfig, SearchResult
+from .objective import BASELINE_ATTR, Objective
+from .progress import Progress, format_table, human_count
+from .stopping import RungRule, make_optuna_pruner, optuna_pruner_rule
+from .study import counts_by_outcome, default_storage_path, fail_dead_trials, finished_count, open_storage, open_study
+from .winners import WINNER_COLUMNS, evaluate_on_test, pareto_winners, winner_row
+
+__all__ = ["search"]
+
+
+def _epochs(config: SearchConfig, space: SearchSpace) -> int:
+    if config.epochs is not None:
+        return config.epochs
+    return space.train["epochs"].value if "epochs" in space.train else TrainSpec.epochs
+
+
+def _sampler(seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    # TPE handles define-by-run (conditional) spaces best; group=True models the per-stage parameters
+    # that exist only at some depths jointly with the depth. constant_liar keeps parallel workers apart.
+    with quiet_optuna():
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=min(10, max(4, trials // 4)))
+
+
+def _pruning(config: SearchConfig, epochs: int) -> tuple[optuna.pruners.BasePruner, list, str]:
+    """(Optuna pruner, per-epoch rules, description) for the configured pruner."""
+    name = config.pruner
+    if name == "auto":
+        name = "rungs" if config.multi_objective else "hyperband"
+    rules: list = [] if config.multi_objective else [optuna_pruner_rule]  # SO: report every epoch
+    if name == "rungs":
+        rule = RungRule(epochs)
+        rules.append(rule)
+        rungs = ", ".join(map(str, rule.rungs)) or "none (too few epochs)"
+        return optuna.pruners.NopPruner(), rules, f"rungs (successive halving vs. cheaper trials at epochs {rungs})"
+    return make_optuna_pruner(name, epochs), rules, name
+
+
+def _baseline_specs(config: SearchConfig, data: DataSplits, epochs: int) -> dict[str, TrialSpec]:
+    """Preset name -> its spec for this data, trained for the study's epochs (validated before anything
+    is written)."""
+    specs = {}
+    c, _, _ = data.input_shape
+    for name in config.baselines:
+        spec = fixed_spec(load_space(name), c, data.num_classes)
+        specs[name] = TrialSpec(spec.arch, spec.train.replace(epochs=epochs))
+    return specs
+
+
+def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None:
+    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
+    for name, spec in specs.items():
+        if name not in present:
+            study.enqueue_trial({}, user_attrs={BASELINE_ATTR: name, "spec": spec.to_dict()})
+
+
+class _AfterTrial:
+    """Optuna callback: print the trial, stop at the global budget, stop after repeated failures."""
+
+    def __init__(self, progress: Progress, budget: int, max_failures: int) -> None:
+        self.progress, self.budget, self.max_failures = progress, budget, max_failures
+        self.failures_in_a_row = 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.progress.trial(trial, finished_count(study))
+        if trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") == "failed":
+            self.failures_in_a_row += 1
+            if self.failures_in_a_row >= self.max_failures:
+                raise StudyError(f"the last {self.failures_in_a_row} trials failed (the last: "
+                                 f"{trial.user_attrs.get('reason')}); check the search space and the data")
+        else:
+            self.failures_in_a_row = 0
+        if finished_count(study, include_running=True) >= self.budget:  # running trials of other workers count
+            study.stop()
+
+
+def _stamp(config: SearchConfig, space: SearchSpace, epochs: int) -> dict[str, Any]:
+    return {"space": space.name, "space_file": space.source, "space_hash": space_hash(space), "data": config.data,
+            "objectives": config.objectives, "epochs": epochs, "max_mflops": config.max_mflops,
+            "max_params": config.max_params, "seed": config.seed, "val_fraction": config.val_fraction,
+            "test_fraction": config.test_fraction}
+
+
+@dataclass
+class _Setup:
+    """Everything a search resolved from its config before the first trial."""
+
+    config: SearchConfig
+    space: SearchSpace
+    data: DataSplits
+    runtime: Runtime
+    epochs: int
+    study: optuna.Study
+    study_dir: Path
+    storage_name: str
+    resumed: bool
+
+
+def _setup(config: SearchConfig) -> tuple[_Setup, list, str, list[int]]:
+    """Load and validate everything, then open the study. Bad input fails here, before any write."""
+    space = load_space(config.space)
+    data = load_data(config.data, seed=config.seed, val_fraction=config.val_fraction,
+                     test_fraction=config.test_fraction)
+    runtime = resolve_runtime(config.device, config.precision)
+    epochs = _epochs(config, space)
+    baselines = _baseline_specs(config, data, epochs)
+    name = config.study or f"{space.name}-{data.name}"
+    study_dir = config.results_dir / name
+    storage_name = config.storage or str(default_storage_path(study_dir))
+    pruner, rules, pruner_text = _pruning(config, epochs)
+    directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
+    study, resumed = open_study(name, open_storage(storage_name), storage_name, directions, config.metric_names,
+                                _sampler(config.seed, config.trials), pruner, _stamp(config, space, epochs))
+    dead = fail_dead_trials(study)
+    if resumed:  # a fresh seed stream, so a resumed search does not repeat its first random candidates
+        study.sampler = _sampler(config.seed + len(study.get_trials(deepcopy=False)), config.trials)
+    _enqueue_baselines(study, baselines)
+    setup = _Setup(config, space, data.to(runtime.device), runtime, epochs, study, study_dir, storage_name, resumed)
+    return setup, rules, pruner_text, dead
+
+
+def search(config: SearchConfig | None = None) -> SearchResult:
+    """Run (or resume) an architecture search and evaluate its winners once on the test split.
+
+    Each trial samples a spec from the search space, builds the network, measures its MACs, parameters
+    and latency, rejects it if over budget, trains it with per-epoch validation (stopping hopeless ones),
+    and saves its weights. Running the same search again resumes the study until it holds
+    ``config.trials`` finished trials.
+
+    Returns:
+        A :class:`SearchResult`; ``results/<study>/summary.json`` holds the same winners.
+
+    Raises:
+        NaspruneError: bad input (space, data, study settings); nothing is written in that case.
+        KeyboardInterrupt: after marking the running trial as interrupted; finished trials are saved.
+
+    Example::
+
+        >>> import nasprune
+        >>> result = nasprune.search(nasprune.SearchConfig(trials=4, epochs=2))  # doctest: +SKIP
+        >>> result.best["test_accuracy"]  # doctest: +SKIP
+    """
+    config = config or SearchConfig()
+    s, rules, pruner_text, dead = _setup(config)
+    study = s.study
+    done = finished_count(study)
+    progress = Progress(config.progress, config.trials, done)
+    progress.print(f"nasprune search: study {study.study_name!r} ({'resuming' if s.resumed else 'new'}, "
+                   f"{done}/{config.trials} trials finished) in {s.storage_name}")
+    progress.print(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}")
+    progress.print(f"  {s.runtime.describe()}, {s.epochs} epochs per trial, objectives "
+                   f"{' / '.join(config.metric_names)}, early stopping: {pruner_text}")
+    if dead:
+        progress.print(f"  trials {', '.join(map(str, dead))} were running in a process that ended: marked failed")
+    objective = Objective(s.space, s.data, s.runtime, s.study_dir, s.epochs, config.seed, config.objectives, rules,
+                          config.max_mflops, config.max_params, config.latency, on_epoch=progress.epoch)
+    remaining = config.trials - finished_count(study, include_running=True)
+    # with progress on, our lines replace Optuna's per-trial log (and its traceback per failed candidate)
+    level = optuna.logging.ERROR if config.progress else optuna.logging.get_verbosity()
+    try:
+        if remaining > 0:
+            with quiet_optuna(level):
+                study.optimize(objective, n_trials=remaining, timeout=config.timeout,
+                               callbacks=[_AfterTrial(progress, config.trials, config.max_failures)],
+                               catch=(CandidateError,), gc_after_trial=False)
+    except KeyboardInterrupt:
+        progress.close()
+        progress.print(f"interrupted: {finished_count(study)} finished trials are saved in {s.storage_name}; "
+                       f"run the same command to resume")
+        raise
+    finally:
+        progress.close()
+    return _finish(s, progress)
+
+
+def _finish(s: _Setup, progress: Progress) -> SearchResult:
+    config, study = s.config, s.study
+    rows = [winner_row(t) for t in pareto_winners(study)]
+    problems = evaluate_on_test(rows, s.data, s.runtime)
+    counts = counts_by_outcome(study)
+    summary = {
+        "study": study.study_name, "storage": s.storage_name,
+        "updated": _dt.datetime.now().isoformat(timespec="seconds"),
+        "space": {"name": s.space.name, "file": s.space.source, "hash": space_hash(s.space)},
+        "data": s.data.describe(), "objectives": list(config.metric_names), "epochs": s.epochs,
+        "budgets": {"max_mflops": config.max_mflops, "max_params": config.max_params},
+        "trials": counts, "device": s.runtime.describe(),
+        "note": "mflops are millions of multiply-adds (MACs) per image, as fvcore counts them; test_accuracy is "
+                "measured once per winner on the held-out test split, which the search never sees",
+        "winners": rows,
+    }
+    summary_path = s.study_dir / "summary.json"
+    write_json(summary_path, summary)
+    result = SearchResult(study.study_name, s.storage_name, s.study_dir, summary_path, counts, rows)
+    _print_result(progress, result, config, problems)
+    return result
+
+
+def _print_result(progress: Progress, result: SearchResult, config: SearchConfig, problems: list[str]) -> None:
+    c = result.counts
+    progress.print(f"\n{c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed trials in study "
+                   f"{result.study_name!r}")
+    for line in problems:
+        progress.print(f"  warning: {line}")
+    if not result.winners:
+        progress.print("no trial completed yet, so there are no winners")
+    else:
+        title = ("Pareto front (validation accuracy vs " + config.metric_names[1] + ")" if config.multi_objective
+                 else "best trial (validation accuracy)")
+        progress.print(f"{title}; MFLOPs are multiply-adds (MACs) per image, counted by fvcore:")
+        table_rows = [{**r, "params_h": human_count(r["params"]), "val_accuracy": f"{r['val_accuracy']:.4f}",
+                       "test_accuracy": None if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}",
+                       "mflops": f"{r['mflops']:.3f}",
+                       "latency_ms": None if r["latency_ms"] is None else f"{r['latency_ms']:.3f}"}
+                      for r in result.winners]
+        progress.print(format_table(table_rows, WINNER_COLUMNS))
+        best = result.best
+        test = f"{best['test_accuracy']:.4f}" if best["test_accuracy"] is not None else "not measured"
+        progress.print(f"\nbest trial {best['trial']}: test accuracy {test} (validation {best['val_accuracy']:.4f}), "
+                       f"{best['mflops']} MFLOPs, {human_count(best['params'])} params")
+    progress.print(f"saved: {result.summary_path} (winners), {result.study_dir / 'trials'} (weights), "
+                   f"{result.storage} (study)")
+    if "://" not in result.storage:
+        progress.print(f"look:  optuna-dashboard {result.storage}")
