@@ -10,7 +10,7 @@ The public API in one import::
 
 from .checkpoint import load_model, save_model
 from .data import DataSplits, load_data
-from .errors import (CandidateError, CheckpointError, DataError, DivergedError, NaspruneError, SpaceError,
+from .errors import (CandidateError, CheckpointError, ConfigError, DataError, DivergedError, NaspruneError, SpaceError,
                      SpecError, StudyError)
 from .measure import Cost, count_macs, count_params, measure, measure_latency
 from .nn import build_model, weighted_depth
@@ -30,6 +30,6 @@ __all__ = [
     "Cost", "measure", "count_macs", "count_params", "measure_latency",
     "save_model", "load_model",
     "SearchConfig", "SearchResult", "search",
-    "NaspruneError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
+    "NaspruneError", "ConfigError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
     "CandidateError", "DivergedError",
 ]

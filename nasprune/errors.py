@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "NaspruneError",
+    "ConfigError",
     "SpaceError",
     "SpecError",
     "DataError",
@@ -24,6 +25,12 @@ class NaspruneError(Exception):
 
     #: Exit status of the command line: 2 for bad input (the convention of argparse), 1 otherwise.
     exit_code = 1
+
+
+class ConfigError(NaspruneError):
+    """An option has a value nasprune cannot use (an unknown precision, a negative budget, ...)."""
+
+    exit_code = 2
 
 
 class SpaceError(NaspruneError):

@@ -20,7 +20,7 @@ from torch import nn
 
 from .data import DataSplits, Normalizer, eval_batches, train_batches
 from .data.splits import Split
-from .errors import DivergedError, NaspruneError
+from .errors import ConfigError, DivergedError
 from .spec import TrainSpec
 
 __all__ = ["Runtime", "resolve_runtime", "EpochStats", "TrainResult", "train", "evaluate", "PRECISIONS"]
@@ -57,21 +57,21 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     """Pick the device (``auto``: CUDA if present, else CPU; or ``cpu``, ``cuda``, ``cuda:1``) and the
     precision (``auto``, ``bf16``, ``fp16``, ``fp32``; see the module docstring)."""
     if precision not in PRECISIONS:
-        raise NaspruneError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        raise ConfigError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     try:
         dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                            "cpu" if device == "auto" else device)
     except RuntimeError as exc:
-        raise NaspruneError(f"unknown device {device!r} ({exc}); use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(f"unknown device {device!r} ({exc}); use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise NaspruneError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+        raise ConfigError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
     cuda = dev.type == "cuda"
     if precision == "auto":
         amp = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     else:
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
     if amp is torch.float16 and not cuda:
-        raise NaspruneError("fp16 training needs a CUDA device; use --precision bf16 or fp32 on the CPU")
+        raise ConfigError("fp16 training needs a CUDA device; use --precision bf16 or fp32 on the CPU")
     return Runtime(dev, amp, channels_last=cuda)
 
 

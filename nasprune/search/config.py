@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NaspruneError
+from ..errors import ConfigError
 from .stopping import PRUNERS
 
 __all__ = ["SearchConfig", "SearchResult", "OBJECTIVES"]
@@ -56,22 +56,22 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.objectives not in OBJECTIVES:
-            raise NaspruneError(f"unknown objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
+            raise ConfigError(f"unknown objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
         if self.pruner not in PRUNERS:
-            raise NaspruneError(f"unknown pruner {self.pruner!r}; valid: {', '.join(PRUNERS)}")
+            raise ConfigError(f"unknown pruner {self.pruner!r}; valid: {', '.join(PRUNERS)}")
         if self.pruner in ("hyperband", "median") and self.multi_objective:
-            raise NaspruneError(f"Optuna's {self.pruner} pruner needs a single objective; use --objectives accuracy, "
+            raise ConfigError(f"Optuna's {self.pruner} pruner needs a single objective; use --objectives accuracy, "
                                 f"or --pruner rungs (nasprune's rule, works with several)")
         if self.trials < 1:
-            raise NaspruneError(f"trials must be >= 1 (got {self.trials})")
+            raise ConfigError(f"trials must be >= 1 (got {self.trials})")
         if self.epochs is not None and self.epochs < 1:
-            raise NaspruneError(f"epochs must be >= 1 (got {self.epochs})")
+            raise ConfigError(f"epochs must be >= 1 (got {self.epochs})")
         for name in ("max_mflops", "max_params", "timeout"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise NaspruneError(f"{name} must be > 0 (got {value})")
+                raise ConfigError(f"{name} must be > 0 (got {value})")
         if self.study is not None and not _STUDY_NAME.match(self.study):
-            raise NaspruneError(f"study name {self.study!r} must be letters, digits, '.', '_' or '-' "
+            raise ConfigError(f"study name {self.study!r} must be letters, digits, '.', '_' or '-' "
                                 f"(it names a folder under results/)")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
         object.__setattr__(self, "baselines", tuple(self.baselines))

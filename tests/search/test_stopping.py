@@ -1,0 +1,55 @@
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from nasprune.search.stopping import RungRule, rung_epochs, successive_halving_keeps
+
+
+def test_rungs_leave_room_for_the_saving():
+    assert rung_epochs(10) == (1, 3)  # judging at 9 of 10 epochs would save almost nothing
+    assert rung_epochs(27) == (1, 3, 9)
+    assert rung_epochs(2) == ()
+    assert rung_epochs(30, eta=2, min_epoch=2) == (2, 4, 8)
+
+
+@pytest.mark.parametrize("value, peers, eta, keeps", [
+    (0.9, [0.5, 0.6, 0.7], 3, True),  # best of 4: keeps
+    (0.6, [0.5, 0.7, 0.8], 3, False),  # third of 4: top ceil(4/3)=2 survive
+    (0.7, [0.5, 0.8, 0.6], 3, True),  # second of 4
+    (0.7, [0.7, 0.7, 0.7], 3, True),  # ties count in its favour
+    (0.1, [], 3, True),
+])
+def test_successive_halving(value, peers, eta, keeps):
+    assert successive_halving_keeps(value, peers, eta) is keeps
+
+
+def frozen(number, mflops, accs, state=TrialState.COMPLETE):
+    t = create_trial(state=state, values=[accs[-1], mflops] if state == TrialState.COMPLETE else None,
+                     user_attrs={"mflops": mflops, "history": [{"val_acc": a} for a in accs]})
+    t.number = number
+    return t
+
+
+def test_peers_are_trials_at_most_as_expensive_that_reached_the_epoch():
+    rule = RungRule(epochs=10)
+    trials = [frozen(0, 1.0, [0.5, 0.6, 0.7]), frozen(1, 1.2, [0.4]), frozen(2, 5.0, [0.9, 0.9, 0.9]),
+              frozen(3, 0.2, [0.3, 0.3, 0.3]), frozen(4, 1.0, [0.8, 0.8, 0.8])]
+    assert sorted(rule.peers(trials, 4, epoch=3, mflops=1.0)) == [0.3, 0.7]  # not itself, not the 5-MFLOP one
+    assert sorted(rule.peers(trials, 9, epoch=1, mflops=1.0)) == [0.3, 0.4, 0.5, 0.8]  # 1.2 <= 1.25 * 1.0
+
+
+def test_rule_stops_a_trial_beaten_by_cheaper_ones_in_a_multi_objective_study():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, acc in enumerate([0.8, 0.85, 0.9]):
+        study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": [{"val_acc": acc}]}))
+    rule = RungRule(epochs=10)
+    loser = study.ask()
+    loser.set_user_attr("mflops", 1.0)
+    assert "beaten by 3 of 3" in rule(loser, 1, 0.5)
+    assert rule(loser, 2, 0.5) is None  # not a rung
+    winner = study.ask()
+    winner.set_user_attr("mflops", 1.0)
+    assert rule(winner, 1, 0.95) is None
+    cheap = study.ask()
+    cheap.set_user_attr("mflops", 0.5)  # no peers as cheap as it: never judged against bigger networks
+    assert rule(cheap, 1, 0.1) is None
