@@ -51,7 +51,7 @@ class SearchConfig:
     test_fraction: float = 0.2
     timeout: float | None = None  # seconds; stop starting new trials after this long
     latency: bool = True  # measure batch-1 latency of every candidate
-    progress: bool = True  # progress bar and one line per trial
+    progress: bool = True  # progress bar and one line per trial (Optuna's own per-trial log is always off)
     max_failures: int = 5  # stop the search after this many failed trials in a row
 
     def __post_init__(self) -> None:

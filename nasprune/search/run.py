@@ -20,7 +20,8 @@ from .config import SearchConfig, SearchResult
 from .objective import BASELINE_ATTR, Objective
 from .progress import Progress, format_table, human_count
 from .stopping import RungRule, make_optuna_pruner, optuna_pruner_rule
-from .study import counts_by_outcome, default_storage_path, fail_dead_trials, finished_count, open_storage, open_study
+from .study import (counts_by_outcome, default_storage_path, existing_trials, fail_dead_trials, finished_count,
+                    open_storage, open_study)
 from .winners import WINNER_COLUMNS, evaluate_on_test, pareto_winners, winner_row
 
 __all__ = ["search"]
@@ -105,16 +106,19 @@ class _Setup:
 
     config: SearchConfig
     space: SearchSpace
-    data: DataSplits
+    data: DataSplits  # on the runtime's device
     runtime: Runtime
     epochs: int
     study: optuna.Study
     study_dir: Path
     storage_name: str
     resumed: bool
+    rules: list  # per-epoch stopping rules
+    pruner_text: str  # how hopeless trials are stopped, for the header
+    dead: list[int]  # trials of dead workers marked failed on start
 
 
-def _setup(config: SearchConfig) -> tuple[_Setup, list, str, list[int]]:
+def _setup(config: SearchConfig) -> _Setup:
     """Load and validate everything, then open the study. Bad input fails here, before any write."""
     space = load_space(config.space)
     data = load_data(config.data, seed=config.seed, val_fraction=config.val_fraction,
@@ -127,14 +131,15 @@ def _setup(config: SearchConfig) -> tuple[_Setup, list, str, list[int]]:
     storage_name = config.storage or str(default_storage_path(study_dir))
     pruner, rules, pruner_text = _pruning(config, epochs)
     directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
-    study, resumed = open_study(name, open_storage(storage_name), storage_name, directions, config.metric_names,
-                                _sampler(config.seed, config.trials), pruner, _stamp(config, space, epochs))
-    dead = fail_dead_trials(study)
-    if resumed:  # a fresh seed stream, so a resumed search does not repeat its first random candidates
-        study.sampler = _sampler(config.seed + len(study.get_trials(deepcopy=False)), config.trials)
+    storage = open_storage(storage_name)
+    # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates
+    sampler = _sampler(config.seed + existing_trials(storage, name), config.trials)
+    study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
+                                _stamp(config, space, epochs))
+    dead = fail_dead_trials(study, storage)
     _enqueue_baselines(study, baselines)
-    setup = _Setup(config, space, data.to(runtime.device), runtime, epochs, study, study_dir, storage_name, resumed)
-    return setup, rules, pruner_text, dead
+    return _Setup(config, space, data.to(runtime.device), runtime, epochs, study, study_dir, storage_name, resumed,
+                  rules, pruner_text, dead)
 
 
 def search(config: SearchConfig | None = None) -> SearchResult:
@@ -159,7 +164,7 @@ def search(config: SearchConfig | None = None) -> SearchResult:
         >>> result.best["test_accuracy"]  # doctest: +SKIP
     """
     config = config or SearchConfig()
-    s, rules, pruner_text, dead = _setup(config)
+    s = _setup(config)
     study = s.study
     done = finished_count(study)
     progress = Progress(config.progress, config.trials, done)
@@ -167,17 +172,17 @@ def search(config: SearchConfig | None = None) -> SearchResult:
                    f"{done}/{config.trials} trials finished) in {s.storage_name}")
     progress.print(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}")
     progress.print(f"  {s.runtime.describe()}, {s.epochs} epochs per trial, objectives "
-                   f"{' / '.join(config.metric_names)}, early stopping: {pruner_text}")
-    if dead:
-        progress.print(f"  trials {', '.join(map(str, dead))} were running in a process that ended: marked failed")
-    objective = Objective(s.space, s.data, s.runtime, s.study_dir, s.epochs, config.seed, config.objectives, rules,
+                   f"{' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
+    if s.dead:
+        progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a process that ended: marked failed")
+    objective = Objective(s.space, s.data, s.runtime, s.study_dir, s.epochs, config.seed, config.objectives, s.rules,
                           config.max_mflops, config.max_params, config.latency, on_epoch=progress.epoch)
     remaining = config.trials - finished_count(study, include_running=True)
-    # with progress on, our lines replace Optuna's per-trial log (and its traceback per failed candidate)
-    level = optuna.logging.ERROR if config.progress else optuna.logging.get_verbosity()
     try:
         if remaining > 0:
-            with quiet_optuna(level):
+            # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
+            # user attributes and our lines already say
+            with quiet_optuna(optuna.logging.ERROR):
                 study.optimize(objective, n_trials=remaining, timeout=config.timeout,
                                callbacks=[_AfterTrial(progress, config.trials, config.max_failures)],
                                catch=(CandidateError,), gc_after_trial=False)

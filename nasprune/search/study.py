@@ -18,8 +18,8 @@ from optuna.trial import TrialState
 from .._optuna import quiet_optuna
 from ..errors import StudyError
 
-__all__ = ["open_storage", "open_study", "default_storage_path", "fail_dead_trials", "finished_count",
-           "counts_by_outcome", "worker_id", "STAMP_KEY"]
+__all__ = ["open_storage", "open_study", "existing_trials", "default_storage_path", "fail_dead_trials",
+           "finished_count", "counts_by_outcome", "worker_id", "STAMP_KEY"]
 
 STAMP_KEY = "nasprune"
 JOURNAL_NAME = "study.journal"
@@ -65,12 +65,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def fail_dead_trials(study: optuna.Study) -> list[int]:
+def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
     """Mark RUNNING trials whose worker process on this machine no longer exists as failed (reason
     ``worker died``); they do not count toward the budget, so the search runs them again. Returns their
-    numbers. (Trials of other machines are left to Optuna's heartbeat, which RDB storages support.)"""
+    numbers. (Trials of other machines are left to Optuna's heartbeat, which RDB storages support.)
+
+    Optuna's own ``fail_stale_trials`` does the same for heartbeats and, like it, this needs the trial's
+    storage id (``FrozenTrial._trial_id``): the storage API has no other handle on another process's trial.
+    """
     host = socket.gethostname()
-    storage = study._storage  # noqa: SLF001 - Optuna exposes no public way to end another process's trial
     dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
@@ -117,6 +120,13 @@ def _check_stamp(study: optuna.Study, stamp: dict[str, Any], where: str) -> None
             raise StudyError(f"study {study.study_name!r} in {where} was made with {key}={old.get(key)!r}, this "
                              f"command asks for {key}={value!r}; rerun with the study's settings to resume it, "
                              f"or choose another --study name")
+
+
+def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """How many trials study ``name`` already holds in ``storage`` (0 if there is no such study)."""
+    if name not in optuna.get_all_study_names(storage):
+        return 0
+    return len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
 
 
 def open_study(name: str, storage: optuna.storages.BaseStorage, where: str, directions: list[str],

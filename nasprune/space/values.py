@@ -70,8 +70,10 @@ class Field:
         """What this key accepts, for error messages."""
         if self.kind == "name":
             return "one of " + ", ".join(self.vocabulary())
-        bounds = f"{'an odd ' if self.odd else 'an ' if self.kind == 'int' else 'a '}{'integer' if self.kind == 'int' else 'number'}"
-        return f"{bounds} in [{self.low:g}, {self.high:g}]"
+        what = {"int": "an integer", "float": "a number"}[self.kind]
+        if self.odd:
+            what = "an odd integer"
+        return f"{what} in [{self.low:g}, {self.high:g}]"
 
 
 def space_error(source: str, path: str, problem: str) -> SpaceError:

@@ -64,6 +64,8 @@ def test_rerunning_resumes_instead_of_starting_over(tmp_path, tiny_space):
     trials = load(more).get_trials()
     assert len(trials) == 5
     assert [t.params for t in trials[:3]] == [t.params for t in before]
+    # the resumed run's sampler has a fresh seed stream: it does not replay the first random candidates
+    assert trials[3].params != trials[0].params
 
 
 def test_a_study_made_with_other_settings_is_refused(tmp_path, tiny_space):
@@ -194,7 +196,7 @@ def test_trials_of_a_dead_worker_are_marked_failed(tmp_path):
     orphan.set_user_attr("worker", f"{os.uname().nodename}:{dead_pid}")
     alive = study.ask()
     alive.set_user_attr("worker", f"{os.uname().nodename}:{os.getppid()}")
-    assert fail_dead_trials(study) == [orphan.number]
+    assert fail_dead_trials(study, storage) == [orphan.number]
     t = study.trials[orphan.number]
     assert t.state == TrialState.FAIL and t.user_attrs["outcome"] == "worker died"
     assert study.trials[alive.number].state == TrialState.RUNNING
