@@ -11,8 +11,8 @@ from __future__ import annotations
 import statistics
 
 import torch
-
 from _env import machine
+
 from nasprune import ArchSpec, StageSpec, TrainSpec, build_model, describe, load_data, resolve_runtime, train
 
 NETS = [

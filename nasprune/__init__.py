@@ -10,8 +10,17 @@ The public API in one import::
 
 from .checkpoint import load_model, save_model
 from .data import DataSplits, load_data
-from .errors import (CandidateError, CheckpointError, ConfigError, DataError, DivergedError, NaspruneError, SpaceError,
-                     SpecError, StudyError)
+from .errors import (
+                     CandidateError,
+                     CheckpointError,
+                     ConfigError,
+                     DataError,
+                     DivergedError,
+                     NaspruneError,
+                     SpaceError,
+                     SpecError,
+                     StudyError,
+)
 from .measure import Cost, count_macs, count_params, measure, measure_latency
 from .nn import build_model, weighted_depth
 from .search import SearchConfig, SearchResult, search

@@ -3,7 +3,7 @@ crop with zero padding, horizontal flip) with no per-image Python, normalization
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -7,7 +7,7 @@ Blocks never name a concrete layer class; swapping the norm of a whole network i
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -20,8 +20,15 @@ from .config import SearchConfig, SearchResult
 from .objective import BASELINE_ATTR, Objective
 from .progress import Progress, format_table, human_count
 from .stopping import RungRule, make_optuna_pruner, optuna_pruner_rule
-from .study import (counts_by_outcome, default_storage_path, existing_trials, fail_dead_trials, finished_count,
-                    open_storage, open_study)
+from .study import (
+    counts_by_outcome,
+    default_storage_path,
+    existing_trials,
+    fail_dead_trials,
+    finished_count,
+    open_storage,
+    open_study,
+)
 from .winners import WINNER_COLUMNS, evaluate_on_test, pareto_winners, winner_row
 
 __all__ = ["search"]

@@ -11,8 +11,8 @@ cheapest networks are never judged against expensive ones that learn faster per 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import optuna
 from optuna.trial import TrialState

@@ -1,9 +1,9 @@
 """YAML search space -> sampled TrialSpec (ArchSpec + TrainSpec)."""
 
+from ..spec import OPTIMIZERS, SCHEDULES, ArchSpec, StageSpec, TrainSpec, TrialSpec, describe
 from .load import bundled_space_dir, bundled_spaces, load_space, space_hash
 from .sample import fixed_spec, sample_spec
 from .schema import MAX_STAGES, SearchSpace
-from ..spec import OPTIMIZERS, SCHEDULES, ArchSpec, StageSpec, TrainSpec, TrialSpec, describe
 
 __all__ = [
     "ArchSpec", "StageSpec", "TrainSpec", "TrialSpec", "SearchSpace", "describe",

@@ -15,8 +15,8 @@ import optuna
 
 from ..errors import SpaceError
 from ..nn import BLOCKS
-from .schema import Geometric, PerStage, SearchSpace, StageValue
 from ..spec import ArchSpec, StageSpec, TrainSpec, TrialSpec
+from .schema import Geometric, PerStage, SearchSpace, StageValue
 from .values import Fixed, Value, suggest
 
 __all__ = ["sample_spec", "fixed_spec"]

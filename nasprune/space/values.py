@@ -14,8 +14,9 @@ a form with an Optuna trial under a fixed parameter name.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import optuna
 
@@ -153,9 +154,8 @@ def _parse_range(field: Field, raw: dict, source: str, path: str) -> Value:
             raise space_error(source, path + ".step", f"must be an integer for an integer key (got {step!r})")
         if log:
             raise space_error(source, path, "step and log: true cannot be combined (Optuna samples either)")
-    if field.odd:
-        if step is None or step % 2:
-            raise space_error(source, path, "an odd-only key needs step: 2 (or use {choices: [...]})")
+    if field.odd and (step is None or step % 2):
+        raise space_error(source, path, "an odd-only key needs step: 2 (or use {choices: [...]})")
     if low == high:
         return Fixed(low)
     if field.kind == "int":

@@ -25,8 +25,8 @@ def test_random_crop_moves_images_differently_and_padding_zero_is_identity():
 def test_random_flip_mirrors_about_half():
     x = torch.rand(200, 1, 4, 4)
     out = random_flip(x, torch.Generator().manual_seed(0))
-    flipped = torch.tensor([torch.equal(o, i.flip(2)) for o, i in zip(out, x)])
-    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
+    flipped = torch.tensor([torch.equal(o, i.flip(2)) for o, i in zip(out, x, strict=True)])
+    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x, strict=True)])
     assert bool((flipped | kept).all()) and 70 < int(flipped.sum()) < 130
 
 

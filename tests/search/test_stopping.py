@@ -40,7 +40,7 @@ def test_peers_are_trials_at_most_as_expensive_that_reached_the_epoch():
 
 def test_rule_stops_a_trial_beaten_by_cheaper_ones_in_a_multi_objective_study():
     study = optuna.create_study(directions=["maximize", "minimize"])
-    for i, acc in enumerate([0.8, 0.85, 0.9]):
+    for acc in (0.8, 0.85, 0.9):
         study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": [{"val_acc": acc}]}))
     rule = RungRule(epochs=10)
     loser = study.ask()

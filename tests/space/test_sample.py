@@ -32,7 +32,7 @@ def test_parameter_names_keep_one_distribution_across_trials():
 
 def test_values_stay_inside_the_space():
     space = load_space("default")
-    for trial, spec in random_specs(space):
+    for _, spec in random_specs(space):
         a = spec.arch
         assert a.block in ("plain", "basic", "mbconv") and a.norm in ("batch", "group", "none")
         assert all(1 <= s.repeats <= 3 and s.channels in (8, 16, 32, 64) for s in a.stages)
