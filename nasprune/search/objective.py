@@ -25,7 +25,7 @@ from ..nn import build_model, weighted_depth
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
 from ..train import EpochStats, Runtime, train
 from .stopping import EpochRule
-from .study import worker_id
+from .study import budget_taken_before, worker_id
 
 __all__ = ["Objective", "trial_dir", "BASELINE_ATTR"]
 
@@ -63,6 +63,7 @@ class Objective:
     rules: list[EpochRule]
     max_mflops: float | None = None
     max_params: int | None = None
+    budget: int | None = None  # trials the whole study may finish (across workers)
     latency: bool = True
     on_epoch: Callable[[int, EpochStats, int], None] | None = None  # (trial number, stats, epochs) for progress
 
@@ -77,6 +78,10 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         trial.set_user_attr("worker", worker_id())
         started = time.perf_counter()
+        if self.budget is not None and budget_taken_before(trial.study, trial.number) >= self.budget:
+            trial.study.stop()
+            self._end(trial, started, "surplus", "the trial budget was already taken by other workers' trials")
+            raise CandidateError("surplus trial: budget reached")
         try:
             return self._run(trial, started)
         except optuna.TrialPruned:

@@ -88,6 +88,8 @@ class _AfterTrial:
         self.failures_in_a_row = 0
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.user_attrs.get("outcome") == "surplus":
+            return  # nothing ran; the objective already stopped this worker
         self.progress.trial(trial, finished_count(study))
         if trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") == "failed":
             self.failures_in_a_row += 1
@@ -183,7 +185,7 @@ def search(config: SearchConfig | None = None) -> SearchResult:
     if s.dead:
         progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a process that ended: marked failed")
     objective = Objective(s.space, s.data, s.runtime, s.study_dir, s.epochs, config.seed, config.objectives, s.rules,
-                          config.max_mflops, config.max_params, config.latency, on_epoch=progress.epoch)
+                          config.max_mflops, config.max_params, config.trials, config.latency, on_epoch=progress.epoch)
     remaining = config.trials - finished_count(study, include_running=True)
     try:
         if remaining > 0:

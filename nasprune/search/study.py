@@ -19,7 +19,7 @@ from .._optuna import quiet_optuna
 from ..errors import StudyError
 
 __all__ = ["open_storage", "open_study", "existing_trials", "default_storage_path", "fail_dead_trials",
-           "finished_count", "counts_by_outcome", "worker_id", "STAMP_KEY"]
+           "finished_count", "budget_taken_before", "counts_by_outcome", "worker_id", "STAMP_KEY"]
 
 STAMP_KEY = "nasprune"
 JOURNAL_NAME = "study.journal"
@@ -86,7 +86,8 @@ def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) 
 
 
 def _counts(t: optuna.trial.FrozenTrial) -> bool:
-    # complete, pruned, and failed-by-the-candidate trials use up the budget; interrupted ones do not
+    # complete, pruned, and failed-by-the-candidate trials use up the budget; interrupted, dead-worker
+    # and surplus ones do not
     return t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         t.state == TrialState.FAIL and t.user_attrs.get("outcome") == "failed")
 
@@ -95,6 +96,14 @@ def finished_count(study: optuna.Study, include_running: bool = False) -> int:
     """Trials that count toward the budget; with ``include_running``, plus the ones under way."""
     trials = study.get_trials(deepcopy=False)
     return sum(_counts(t) or (include_running and t.state == TrialState.RUNNING) for t in trials)
+
+
+def budget_taken_before(study: optuna.Study, number: int) -> int:
+    """Budget used by trials numbered below ``number``, finished or under way. Trial numbers are handed
+    out in order, so a trial that finds the budget already taken by earlier trials is surplus: another
+    worker started it in the same instant as the last one that fits."""
+    return sum(t.number < number and (_counts(t) or t.state == TrialState.RUNNING)
+               for t in study.get_trials(deepcopy=False))
 
 
 def counts_by_outcome(study: optuna.Study) -> dict[str, int]:

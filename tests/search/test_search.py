@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 import nasprune
 from nasprune import SearchConfig, StudyError, load_model, search
 from nasprune.search import objective as objective_module
-from nasprune.search.study import fail_dead_trials, open_storage
+from nasprune.search.study import fail_dead_trials, finished_count, open_storage
 
 
 def config(tmp_path, space, **kw):
@@ -211,3 +211,35 @@ def test_bad_input_writes_nothing(tmp_path, write_space):
     with pytest.raises(nasprune.SpaceError):
         search(config(tmp_path, "default", baselines=("no-such-preset",)))
     assert not (tmp_path / "results").exists()
+
+
+def test_two_worker_processes_share_one_study_and_its_budget(tmp_path, tiny_space):
+    # the default storage (a journal file) is shared by two processes started at once; together they
+    # finish exactly the budget, and every completed trial's weights load
+    cmd = [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--trials", "6",
+           "--results-dir", str(tmp_path / "results"), "--no-latency", "--quiet"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    study = optuna.load_study(study_name="tiny-digits", storage=open_storage(
+        tmp_path / "results" / "tiny-digits" / "study.journal"))
+    counted = [t for t in study.trials if t.user_attrs.get("outcome") in ("complete", "pruned", "failed")]
+    assert len(counted) == 6
+    assert all(t.state != TrialState.RUNNING for t in study.trials)
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both processes ran trials
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        load_model(t.user_attrs["checkpoint"])
+
+
+def test_a_trial_started_after_the_budget_is_taken_is_surplus(tmp_path, tiny_space, digits):
+    result = search(config(tmp_path, tiny_space, trials=2))
+    study = load(result)
+    objective = objective_module.Objective(nasprune.load_space(tiny_space), digits, nasprune.resolve_runtime("cpu"),
+                                           result.study_dir, 2, 0, "accuracy,mflops", [], budget=2)
+    late = study.ask()  # what a second worker gets when it asks in the same instant as the last fitting trial
+    with pytest.raises(nasprune.CandidateError, match="surplus"):
+        objective(late)
+    study.tell(late, state=TrialState.FAIL)
+    assert study.trials[late.number].user_attrs["outcome"] == "surplus"
+    assert "history" not in study.trials[late.number].user_attrs  # nothing was trained
+    assert finished_count(study) == 2  # surplus trials do not use the budget
