@@ -184,8 +184,10 @@ def search(config: SearchConfig | None = None) -> SearchResult:
                    f"{' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
     if s.dead:
         progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a process that ended: marked failed")
-    objective = Objective(s.space, s.data, s.runtime, s.study_dir, s.epochs, config.seed, config.objectives, s.rules,
-                          config.max_mflops, config.max_params, config.trials, config.latency, on_epoch=progress.epoch)
+    objective = Objective(space=s.space, data=s.data, runtime=s.runtime, study_dir=s.study_dir, epochs=s.epochs,
+                          seed=config.seed, objectives=config.objectives, rules=s.rules, max_mflops=config.max_mflops,
+                          max_params=config.max_params, budget=config.trials, latency=config.latency,
+                          on_epoch=progress.epoch)
     remaining = config.trials - finished_count(study, include_running=True)
     try:
         if remaining > 0:
@@ -196,7 +198,6 @@ def search(config: SearchConfig | None = None) -> SearchResult:
                                callbacks=[_AfterTrial(progress, config.trials, config.max_failures)],
                                catch=(CandidateError,), gc_after_trial=False)
     except KeyboardInterrupt:
-        progress.close()
         progress.print(f"interrupted: {finished_count(study)} finished trials are saved in {s.storage_name}; "
                        f"run the same command to resume")
         raise
