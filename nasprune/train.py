@@ -61,8 +61,8 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     try:
         dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                            "cpu" if device == "auto" else device)
-    except RuntimeError as exc:
-        raise ConfigError(f"unknown device {device!r} ({exc}); use auto, cpu, cuda or cuda:N") from None
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
     cuda = dev.type == "cuda"

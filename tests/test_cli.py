@@ -52,6 +52,8 @@ def test_show_of_a_search_space_lists_its_parameters(capsys):
     (["search", "--max-params", "lots"], "expected a count such as 250000, 250k or 1.5M"),
     (["search", "--frobnicate"], "unrecognized arguments: --frobnicate (see nasprune --help)"),
     (["search", "--data", "mnist2"], "unknown data set 'mnist2'"),
+    (["search", "--device", "tpu"], "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
+    (["search", "--storage", "postgresql://nobody@127.0.0.1:1/db"], "cannot open the storage 'postgresql://"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     try:

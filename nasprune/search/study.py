@@ -47,6 +47,9 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     except Exception as exc:  # sqlalchemy / OS errors differ by backend; all mean the same to a user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        if "DB access module" in first:  # sqlalchemy could not import the database driver
+            driver = "psycopg2-binary" if storage.startswith("postgresql") else "the driver for this database"
+            first = f"its database driver is not installed (pip install {driver})"
         raise StudyError(f"cannot open the storage {storage!r}: {first}") from None
 
 
