@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ examples:
   nasprune search --space resnet --trials 50 --epochs 10 --study my-study
   nasprune search --objectives accuracy --max-mflops 5 --pruner hyperband
   nasprune search --baseline resnet20 --data digits
+  nasprune search --data imagefolder:/data/cifar10 --space resnet --trials 200 --epochs 15
+  nasprune search --data cifar10:~/datasets --download --workers 8 --gpus 0,1
 
 Running the same command again resumes the study (until it holds --trials finished trials).
 Results go to RESULTS_DIR/STUDY/: study.journal (the Optuna study, open it with optuna-dashboard),
@@ -46,9 +49,28 @@ def _count(text: str) -> int:
     return int(value)
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    from .data import parse_image_size
+
+    try:
+        return parse_image_size(text)
+    except NaspruneError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _gpus(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(g) for g in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected GPU indices such as 0,1 (got {text!r})") from None
+
+
 def _add_search(sub: argparse._SubParsersAction) -> None:
+    from .data import AUGMENTS
+    from .data.placement import PLACEMENTS
     from .search.config import OBJECTIVES
     from .search.stopping import PRUNERS
+    from .search.workers import WORKERS_PER_GPU
     from .train import PRECISIONS
 
     p = sub.add_parser("search", help="search architectures on a data set (resumable)",
@@ -59,7 +81,9 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                    help="search-space file, or the name of a bundled one: default, resnet, mobilenet, plain, "
                         "or a preset such as resnet20 (default: default)")
     p.add_argument("--data", default="digits", metavar="NAME[:PATH]",
-                   help="data set: digits (bundled with scikit-learn; default)")
+                   help="data set: digits (bundled with scikit-learn; default); imagefolder:PATH (PATH/<class>/*.jpg, "
+                        "or PATH/train/<class>/ with val/ and/or test/ beside it); cifar10:ROOT, cifar100:ROOT, "
+                        "mnist:ROOT, fashion-mnist:ROOT (torchvision's on-disk formats, read without torchvision)")
     p.add_argument("--study", metavar="NAME", help="study name (default: SPACE-DATA, e.g. default-digits)")
     p.add_argument("--trials", type=int, default=20, metavar="N",
                    help="trials the study should hold when done, counting earlier runs and all workers (default: 20)")
@@ -84,9 +108,37 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N (default: auto)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 autocast on GPUs that support it, fp16 on older ones, fp32 on the CPU")
-    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F", help="validation share (default: 0.2)")
-    p.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
-                   help="held-out test share, used only to evaluate the winners (default: 0.2)")
+    d = p.add_argument_group("data")
+    d.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+                   help="validation share, split off the training images when the data has no validation split "
+                        "(default: 0.2)")
+    d.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                   help="held-out test share when the data has no test split; the test split is used only to "
+                        "evaluate the winners (default: 0.2)")
+    d.add_argument("--image-size", type=_image_size, metavar="N|HxW",
+                   help="resize every image of an image folder once, at load time (needed when sizes differ)")
+    d.add_argument("--augment", choices=AUGMENTS, default="auto",
+                   help="training augmentation on the GPU: random crop with padding, horizontal flip; auto: crop+flip "
+                        "for CIFAR and colour folders, crop for grayscale folders and Fashion-MNIST, none for "
+                        "digits and MNIST")
+    d.add_argument("--download", action="store_true",
+                   help="download a torchvision data set that is not under ROOT (the only network access)")
+    d.add_argument("--skip-broken-images", action="store_true",
+                   help="leave out image files that cannot be decoded instead of stopping with their names")
+    d.add_argument("--no-cache", action="store_true",
+                   help="do not keep decoded images (default: cached under $NASPRUNE_CACHE_DIR or ~/.cache/nasprune)")
+    r = p.add_argument_group("speed")
+    r.add_argument("--workers", type=int, metavar="K",
+                   help=f"trial worker processes sharing the study (default: 1 on the CPU, {WORKERS_PER_GPU} per GPU, "
+                        f"since small networks leave a GPU mostly idle)")
+    r.add_argument("--gpus", type=_gpus, metavar="0,1,...", help="GPUs to spread the workers over (default: --device's)")
+    r.add_argument("--placement", choices=PLACEMENTS, default="auto",
+                   help="keep the data on the GPU (device), stream it from host memory through DataLoader workers "
+                        "(stream), or pick by size (auto; default)")
+    r.add_argument("--no-cuda-graph", action="store_true",
+                   help="train eagerly instead of capturing each trial's training step as a CUDA graph")
+    r.add_argument("--loader-workers", type=int, default=4, metavar="N",
+                   help="DataLoader workers when the data is streamed (default: 4)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this long")
     p.add_argument("--no-latency", action="store_true", help="do not measure the batch-1 latency of candidates")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-trial lines")
@@ -122,14 +174,19 @@ def _version() -> str:
 
 
 def _run_search(args: argparse.Namespace) -> int:
+    from .data import DataOptions
     from .search import SearchConfig, search
 
+    data_options = DataOptions(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                               image_size=args.image_size, augment=args.augment, download=args.download,
+                               skip_broken_images=args.skip_broken_images, cache=not args.no_cache)
     config = SearchConfig(
         space=args.space, data=args.data, study=args.study, trials=args.trials, epochs=args.epochs,
         objectives=args.objectives, max_mflops=args.max_mflops, max_params=args.max_params, pruner=args.pruner,
         seed=args.seed, storage=args.storage, results_dir=args.results_dir, baselines=tuple(args.baseline),
-        device=args.device, precision=args.precision, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, timeout=args.timeout, latency=not args.no_latency, progress=not args.quiet,
+        data_options=data_options, device=args.device, precision=args.precision, cuda_graph=not args.no_cuda_graph,
+        placement=args.placement, loader_workers=args.loader_workers, workers=args.workers, gpus=args.gpus,
+        timeout=args.timeout, latency=not args.no_latency, progress=not args.quiet,
     )
     search(config)
     return 0
@@ -148,6 +205,8 @@ def _run_show(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nasprune`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # warnings of the library (a damaged cache rebuilt, a CUDA graph that fell back to eager) go to stderr
+    logging.basicConfig(level=logging.WARNING, format="nasprune: %(levelname)s: %(message)s")
     commands = {"search": _run_search, "show": _run_show}
     try:
         return commands[args.command](args)

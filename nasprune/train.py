@@ -1,11 +1,15 @@
 """One training loop for every candidate, on CUDA or CPU from the same code.
 
 Mixed precision: bf16 autocast on GPUs that support it, fp16 with a gradient scaler on older ones, fp32
-on request and by default on the CPU (CPU autocast is slower than fp32 for small convs on most CPUs;
-``precision="bf16"`` turns it on there). On CUDA the model and its inputs use channels_last.
+on request and by default on the CPU (CPU autocast ran 5-14x slower than fp32 on our machines, see
+benchmarks/RESULTS.md; ``precision="bf16"`` turns it on there). On CUDA the model and its inputs use
+channels_last.
 
-The loop does not synchronize with the host inside an epoch: losses and correct counts accumulate on the
-device and are read once per epoch, when ``on_epoch`` gets the epoch's numbers and may stop the run.
+The optimizer is fused and reads its learning rate from a tensor on the device, which the schedule fills
+before every step. That makes the step capturable: on CUDA the whole step (forward, backward, update) is
+recorded once per trial as a CUDA graph and replayed, which removes the kernel-launch overhead that bounds
+small networks (see :mod:`nasprune.steps`). Losses and correct counts accumulate on the device and are
+read once per epoch, when ``on_epoch`` gets the epoch's numbers and may stop the run.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from .data import DataSplits, Normalizer, eval_batches, train_batches
+from .data import BatchAugment, DataSplits, Normalizer, eval_batches, train_batches
 from .data.splits import Split
 from .errors import ConfigError, DivergedError
 from .spec import TrainSpec
+from .steps import make_step
 
-__all__ = ["Runtime", "resolve_runtime", "EpochStats", "TrainResult", "train", "evaluate", "PRECISIONS"]
+__all__ = ["Runtime", "resolve_runtime", "EpochStats", "TrainResult", "train", "evaluate", "lr_factor",
+           "make_optimizer", "PRECISIONS"]
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
@@ -35,6 +41,8 @@ class Runtime:
     device: torch.device
     amp_dtype: torch.dtype | None  # None: fp32
     channels_last: bool
+    cuda_graph: bool = True  # capture the training step on CUDA (falls back to eager if capture fails)
+    loader_workers: int = 4  # DataLoader workers for data streamed from host memory
 
     @property
     def precision(self) -> str:
@@ -44,16 +52,25 @@ class Runtime:
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype batches are normalized into: the autocast dtype, so the first conv casts nothing."""
+        return self.amp_dtype or torch.float32
+
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                               enabled=self.amp_dtype is not None)
 
     def describe(self) -> str:
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
-        return f"{self.device} ({name}), {self.precision}{', channels_last' if self.channels_last else ''}"
+        extras = [self.precision] + (["channels_last"] if self.channels_last else [])
+        if self.device.type == "cuda":
+            extras.append("CUDA graphs" if self.cuda_graph else "eager (no CUDA graphs)")
+        return f"{self.device} ({name}), {', '.join(extras)}"
 
 
-def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+def resolve_runtime(device: str = "auto", precision: str = "auto", cuda_graph: bool = True,
+                    loader_workers: int = 4) -> Runtime:
     """Pick the device (``auto``: CUDA if present, else CPU; or ``cpu``, ``cuda``, ``cuda:1``) and the
     precision (``auto``, ``bf16``, ``fp16``, ``fp32``; see the module docstring)."""
     if precision not in PRECISIONS:
@@ -65,6 +82,8 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
         raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r} asked for, but only {torch.cuda.device_count()} GPU(s) are visible")
     cuda = dev.type == "cuda"
     if precision == "auto":
         amp = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
@@ -72,7 +91,9 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
     if amp is torch.float16 and not cuda:
         raise ConfigError("fp16 training needs a CUDA device; use --precision bf16 or fp32 on the CPU")
-    return Runtime(dev, amp, channels_last=cuda)
+    if loader_workers < 0:
+        raise ConfigError(f"loader workers must be >= 0 (got {loader_workers})")
+    return Runtime(dev, amp, channels_last=cuda, cuda_graph=cuda_graph and cuda, loader_workers=loader_workers)
 
 
 @dataclass(frozen=True)
@@ -84,7 +105,7 @@ class EpochStats:
     train_acc: float  # on augmented batches, with dropout active
     val_loss: float
     val_acc: float
-    lr: float  # learning rate at the end of the epoch
+    lr: float  # learning rate of the epoch's last step
     seconds: float  # wall time of the epoch, validation included
 
     def to_dict(self) -> dict[str, float]:
@@ -96,10 +117,31 @@ class TrainResult:
     history: list[EpochStats] = field(default_factory=list)
     stopped: str | None = None  # why training stopped before the last epoch, if it did
     seconds: float = 0.0
+    step_mode: str = "eager"  # "cuda graph", or "eager" with the reason capture was not used
 
     @property
     def final(self) -> EpochStats:
         return self.history[-1]
+
+
+def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
+    """Multiplier of the peak learning rate at ``step`` (0-based) of ``total``.
+
+    cosine: linear warm-up over ``warmup`` steps from 1/warmup, then cosine decay to 0 at the last step.
+    onecycle: as torch's OneCycleLR for the learning rate (30% cosine rise from 1/25, cosine fall to 1/1e4
+    of the start). constant: 1.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "onecycle":
+        rise = max(1, round(0.3 * total)) - 1
+        start, end = 1 / 25, 1 / 25 / 1e4
+        if step <= rise:
+            return start + (1 - start) * (1 - math.cos(math.pi * step / max(1, rise))) / 2
+        return end + (1 - end) * (1 + math.cos(math.pi * (step - rise) / max(1, total - 1 - rise))) / 2
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -109,39 +151,31 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> tuple[torch.optim.Optimizer, torch.Tensor]:
+    """A fused optimizer whose learning rate is one tensor on ``device`` shared by its parameter groups.
+    Returns (optimizer, lr tensor); fill the tensor to change the learning rate, also inside a CUDA graph."""
+    lr = torch.tensor(spec.lr, dtype=torch.float32, device=device)
     groups = _param_groups(model, spec.weight_decay)
+    for group in groups:
+        group["lr"] = lr
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.momentum > 0)
-    return torch.optim.AdamW(groups, lr=spec.lr)
-
-
-def _scheduler(opt: torch.optim.Optimizer, spec: TrainSpec, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
-    total = spec.epochs * steps_per_epoch
-    if spec.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=total)
-    if spec.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    warmup = round(spec.warmup_epochs * steps_per_epoch)
-
-    def cosine(step: int) -> float:  # linear warm-up from 1/warmup, then cosine decay to 0 at the last step
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+        opt = torch.optim.SGD(groups, lr=lr, momentum=spec.momentum, nesterov=spec.momentum > 0, fused=True)
+    else:
+        opt = torch.optim.AdamW(groups, lr=lr, fused=True)
+    return opt, lr
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, normalize: Normalizer, runtime: Runtime,
+def evaluate(model: nn.Module, split: Split, normalize: Normalizer, runtime: Runtime, stream: bool = False,
              batch_size: int = 1024) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``split``; one host sync at the end."""
+    """Mean cross-entropy and accuracy of ``model`` on ``split`` (``stream``: through DataLoader workers);
+    one host sync at the end."""
     model.eval()
     loss = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
-    for x, y in eval_batches(split, batch_size, normalize):
+    for x, y in eval_batches(split, batch_size, runtime.device, stream, runtime.loader_workers):
         with runtime.autocast():
-            logits = model(x)
+            logits = model(normalize(x))
         loss += nn.functional.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
     n = max(1, len(split))
@@ -154,54 +188,45 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
 
     Args:
         model: the network (moved to ``runtime.device`` here).
-        data: splits already on ``runtime.device`` (``data.to(device)``).
+        data: splits on ``runtime.device`` (resident) or in host memory (streamed); see
+            :func:`nasprune.data.placement.place_data`.
         spec: the training recipe.
-        runtime: device and precision from :func:`resolve_runtime`.
+        runtime: device, precision, CUDA graphs, loader workers (:func:`resolve_runtime`).
         seed: seeds batch order and augmentation (seed the model's initialization before building it).
-        on_epoch: called after each epoch; a returned string stops training and becomes
-            ``TrainResult.stopped``.
+        on_epoch: called after each epoch; a returned string stops training and becomes ``TrainResult.stopped``.
 
     Raises:
         DivergedError: the training loss is not finite after an epoch.
     """
     model.to(runtime.device, memory_format=runtime.memory_format)
-    normalize = Normalizer(data, runtime.memory_format)
-    generator = torch.Generator(device=runtime.device).manual_seed(seed)
+    normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
+    order_gen = torch.Generator(device=data.train.x.device).manual_seed(seed)
+    augment = BatchAugment(data, normalize, torch.Generator(device=runtime.device).manual_seed(seed + 1))
     batch_size = min(spec.batch_size, len(data.train))
-    steps = max(1, len(data.train) // batch_size)
-    opt = _optimizer(model, spec)
-    sched = _scheduler(opt, spec, steps)
-    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.amp_dtype is torch.float16)
-    criterion = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
-    result, start = TrainResult(), time.perf_counter()
+    steps = len(data.train) // batch_size
+    opt, lr = make_optimizer(model, spec, runtime.device)
+    step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime)
+    warmup = round(spec.warmup_epochs * steps)
+    result, start, done = TrainResult(), time.perf_counter(), 0
     for epoch in range(1, spec.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        loss_sum = torch.zeros((), device=runtime.device)
-        correct = torch.zeros((), device=runtime.device, dtype=torch.long)
-        seen = 0
-        for x, y in train_batches(data, batch_size, normalize, generator):
-            with runtime.autocast():
-                logits = model(x)
-                loss = criterion(logits, y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-        train_loss = loss_sum.item() / seen  # the epoch's one host sync
+        step.reset()
+        for x, y in train_batches(data.train, batch_size, order_gen, runtime.device, data.streamed,
+                                  runtime.loader_workers):
+            value = spec.lr * lr_factor(spec.schedule, done, spec.epochs * steps, warmup)
+            lr.fill_(value)  # a device-side fill: no host sync, and a captured step reads it
+            step(augment(x), y)
+            done += 1
+        train_loss, train_acc = step.epoch_totals()  # the epoch's one host sync
         if not math.isfinite(train_loss):
             raise DivergedError(f"training loss is {train_loss} after epoch {epoch} (diverged)")
-        val_loss, val_acc = evaluate(model, data.val, normalize, runtime)
-        stats = EpochStats(epoch, train_loss, correct.item() / seen, val_loss, val_acc,
-                           opt.param_groups[0]["lr"], time.perf_counter() - t0)
+        val_loss, val_acc = evaluate(model, data.val, normalize, runtime, data.streamed)
+        stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, value, time.perf_counter() - t0)
         result.history.append(stats)
         reason = on_epoch(stats) if on_epoch else None
         if reason:
             result.stopped = reason
             break
-    result.seconds = time.perf_counter() - start
+    result.seconds, result.step_mode = time.perf_counter() - start, step.mode
     return result

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.datasets import load_digits as _sk_load_digits
 
-from .splits import DataSplits, Split, channel_stats, stratified_split
+from .raw import RawData
 
-__all__ = ["load_digits"]
+__all__ = ["read_digits"]
 
 
-def load_digits(seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2) -> DataSplits:
-    """Digits as uint8 tensors (N, 1, 8, 8), split stratified with ``seed``.
-
-    Pixel values 0..16 are scaled to 0..255. No augmentation: a one-pixel shift is an eighth of an 8x8
-    image (measured over 10-epoch runs of three small CNNs it cost 0-10 points of accuracy), and a flipped
-    digit is another glyph.
-    """
+def read_digits() -> RawData:
+    """All of digits as one training split (the caller splits off validation and test data), pixel values
+    0..16 scaled to 0..255, shape (1797, 1, 8, 8)."""
     bunch = _sk_load_digits()
-    x = torch.from_numpy(np.rint(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)  # (N, 1, 8, 8)
-    y = torch.from_numpy(bunch.target.astype(np.int64))
-    train, val, test = (torch.from_numpy(i) for i in stratified_split(bunch.target, val_fraction, test_fraction, seed))
-    mean, std = channel_stats(x[train])
-    return DataSplits(
-        name="digits", train=Split(x[train], y[train]), val=Split(x[val], y[val]), test=Split(x[test], y[test]),
-        classes=tuple(str(c) for c in bunch.target_names), mean=mean, std=std, crop_padding=0, flip=False,
-    )
+    x = np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None]  # (N, 1, 8, 8)
+    return RawData("digits", {"train": (x, bunch.target.astype(np.int64))}, tuple(str(c) for c in bunch.target_names))

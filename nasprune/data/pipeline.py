@@ -1,5 +1,15 @@
-"""Batches from tensors already on the device: a device-side permutation, batched augmentation (random
-crop with zero padding, horizontal flip) with no per-image Python, normalization to the training dtype."""
+"""Batches for training and evaluation.
+
+Two ways in, chosen by :mod:`nasprune.data.placement` (``DataSplits.streamed``):
+
+- resident: the uint8 split is already on the training device; a batch is an index into it (a device-side
+  permutation), so no DataLoader, no worker processes and no host copy;
+- streamed: the split stays in host memory (often a memory map of the cache); a DataLoader's workers gather
+  whole batches into pinned memory and each is copied to the device without blocking.
+
+Either way augmentation (random crop with zero padding, horizontal flip) and normalization run on the
+device on the whole batch, with no per-image Python, and produce the training dtype and memory format.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +19,25 @@ import torch
 
 from .splits import DataSplits, Split
 
-__all__ = ["Normalizer", "random_crop", "random_flip", "train_batches", "eval_batches"]
+__all__ = ["Normalizer", "BatchAugment", "random_crop", "random_flip", "train_batches", "eval_batches",
+           "batch_indices"]
 
 
 class Normalizer:
-    """uint8 (N, C, H, W) -> float ``(x / 255 - mean) / std`` in one fused multiply-add."""
+    """uint8 (N, C, H, W) -> ``(x / 255 - mean) / std`` in ``dtype`` and ``memory_format``."""
 
-    def __init__(self, data: DataSplits, memory_format: torch.memory_format = torch.contiguous_format) -> None:
-        std = torch.tensor(data.std, device=data.device).view(1, -1, 1, 1)
-        mean = torch.tensor(data.mean, device=data.device).view(1, -1, 1, 1)
+    def __init__(self, data: DataSplits, device: torch.device | str | None = None,
+                 memory_format: torch.memory_format = torch.contiguous_format, dtype: torch.dtype = torch.float32):
+        device = device or data.device
+        std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+        mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
         self.scale = 1 / (255 * std)
         self.shift = -mean / std
-        self.memory_format = memory_format
+        self.memory_format, self.dtype = memory_format, dtype
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x.float(), self.scale).contiguous(memory_format=self.memory_format)
+        out = torch.addcmul(self.shift, x.float(), self.scale)  # one fused multiply-add in fp32
+        return out.to(self.dtype, memory_format=self.memory_format)
 
 
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -47,26 +61,69 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
 
-def train_batches(data: DataSplits, batch_size: int, normalize: Normalizer,
-                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled, augmented, normalized training batches. The last partial batch is dropped
-    (static shapes; every image is still seen over the epochs) unless it would be the only one."""
-    split = data.train
-    n = len(split)
-    order = torch.randperm(n, device=split.x.device, generator=generator)
-    full = n // batch_size
-    stops = [(i * batch_size, (i + 1) * batch_size) for i in range(full)] or [(0, n)]
-    for start, stop in stops:
-        idx = order[start:stop]
-        x = split.x[idx]
-        if data.crop_padding:
-            x = random_crop(x, data.crop_padding, generator)
-        if data.flip:
-            x = random_flip(x, generator)
-        yield normalize(x), split.y[idx]
+class BatchAugment:
+    """The data set's training augmentation, then normalization, on a uint8 batch on the device."""
+
+    def __init__(self, data: DataSplits, normalize: Normalizer, generator: torch.Generator) -> None:
+        self.crop, self.flip = data.crop_padding, data.flip
+        self.normalize, self.generator = normalize, generator
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.crop:
+            x = random_crop(x, self.crop, self.generator)
+        if self.flip:
+            x = random_flip(x, self.generator)
+        return self.normalize(x)
 
 
-def eval_batches(split: Split, batch_size: int, normalize: Normalizer) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The whole split in order, unaugmented."""
-    for start in range(0, len(split), batch_size):
-        yield normalize(split.x[start:start + batch_size]), split.y[start:start + batch_size]
+def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+    """A shuffled epoch as index batches of exactly ``batch_size`` (the last partial batch is dropped, so
+    shapes are static; over epochs every image is seen), or one batch of everything if ``n < batch_size``."""
+    order = torch.randperm(n, device=device, generator=generator)
+    if n < batch_size:
+        return [order]
+    return list(order[: n - n % batch_size].view(-1, batch_size))
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Whole batches gathered from a host-memory split, for DataLoader workers."""
+
+    def __init__(self, split: Split, batches: list[torch.Tensor]) -> None:
+        self.split, self.batches = split, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.batches[i].sort().values  # ascending reads are kinder to a memory-mapped file
+        return self.split.x[idx], self.split.y[idx]
+
+
+def _stream(split: Split, batches: list[torch.Tensor], device: torch.device,
+            workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    loader = torch.utils.data.DataLoader(_Batches(split, batches), batch_size=None, shuffle=False,
+                                         num_workers=workers, pin_memory=device.type == "cuda",
+                                         prefetch_factor=4 if workers else None)
+    for x, y in loader:
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def train_batches(split: Split, batch_size: int, generator: torch.Generator, device: torch.device,
+                  stream: bool = False, workers: int = 4) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One shuffled epoch of uint8 batches on ``device``: indexed from the resident split, or with
+    ``stream`` gathered by DataLoader workers (see the module docstring). ``generator`` lives on the
+    split's device and draws the order."""
+    batches = batch_indices(len(split), batch_size, generator, split.x.device)
+    if stream:
+        return _stream(split, [b.cpu() for b in batches], device, workers)
+    return ((split.x[idx].to(device, non_blocking=True), split.y[idx].to(device, non_blocking=True))
+            for idx in batches)
+
+
+def eval_batches(split: Split, batch_size: int, device: torch.device, stream: bool = False,
+                 workers: int = 4) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The whole split in order, unaugmented, as uint8 batches on ``device``."""
+    if stream:
+        return _stream(split, list(torch.arange(len(split)).split(batch_size)), device, workers)
+    return ((split.x[i:i + batch_size].to(device, non_blocking=True), split.y[i:i + batch_size].to(device, non_blocking=True))
+            for i in range(0, len(split), batch_size))

@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
 
-__all__ = ["Split", "DataSplits", "stratified_split", "channel_stats"]
+__all__ = ["Split", "DataSplits", "split_off", "stratified_split", "channel_stats"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class DataSplits:
     std: tuple[float, ...]
     crop_padding: int = 0  # random-crop augmentation: pad by this many pixels, crop back (0 = off)
     flip: bool = False  # random horizontal flips (wrong for digits and text, right for photos)
+    streamed: bool = False  # batches come through DataLoader workers from host memory (see data.placement)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -64,28 +65,46 @@ class DataSplits:
 
     def describe(self) -> str:
         c, h, w = self.input_shape
+        augment = " + ".join(([f"crop (pad {self.crop_padding})"] if self.crop_padding else [])
+                             + (["flip"] if self.flip else [])) or "none"
         return (f"{self.name}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test images, "
-                f"{c}x{h}x{w}, {self.num_classes} classes")
+                f"{c}x{h}x{w}, {self.num_classes} classes, augmentation {augment}")
+
+
+def split_off(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out) with ``fraction`` of ``y`` held out, stratified by class (scikit-learn)."""
+    if not 0 < fraction < 1:
+        raise DataError(f"the {what} fraction must be between 0 and 1 (got {fraction})")
+    index = np.arange(len(y))
+    try:
+        kept, held = train_test_split(index, test_size=fraction, stratify=y, random_state=seed)
+    except ValueError as exc:  # a class too small to be split
+        raise DataError(f"cannot split off {fraction:g} of the images as {what} data ({exc}); add images, "
+                        f"change the fraction, or provide a {what}/ folder") from None
+    return np.sort(kept), np.sort(held)
 
 
 def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float,
                      seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices of train / val / test, stratified by class with a fixed seed (scikit-learn)."""
-    for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0 < fraction < 1:
-            raise DataError(f"{name} must be between 0 and 1 (got {fraction})")
+    """Indices of train / val / test, each a fixed share of ``y``, stratified by class, seeded."""
     if val_fraction + test_fraction >= 1:
         raise DataError(f"val_fraction + test_fraction must be < 1 (got {val_fraction + test_fraction:g})")
-    index = np.arange(len(y))
-    rest, test = train_test_split(index, test_size=test_fraction, stratify=y, random_state=seed)
-    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=y[rest],
-                                  random_state=seed)
-    return np.sort(train), np.sort(val), np.sort(test)
+    rest, test = split_off(y, test_fraction, seed, "test")
+    kept, val = split_off(y[rest], val_fraction / (1 - test_fraction), seed, "validation")
+    return rest[kept], rest[val], test
 
 
-def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), on the [0, 1] scale."""
-    x = x.to(torch.float64) / 255
-    mean = x.mean(dim=(0, 2, 3))
-    std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)  # a constant channel must not divide by zero
+def channel_stats(x: torch.Tensor | np.ndarray, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W) on the [0, 1] scale, a chunk at a time (the
+    training split may be a memory map larger than RAM)."""
+    x = torch.as_tensor(x) if isinstance(x, np.ndarray) else x
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros(x.shape[1], dtype=torch.float64)
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk].to(torch.float64) / 255
+        total += part.sum(dim=(0, 2, 3))
+        squares += part.square().sum(dim=(0, 2, 3))
+    n = len(x) * x.shape[2] * x.shape[3]
+    mean = total / n
+    std = (squares / n - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)  # a constant channel: no division by 0
     return tuple(mean.tolist()), tuple(std.tolist())

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data import DataOptions
+from ..data.placement import PLACEMENTS
 from ..errors import ConfigError
 from .stopping import PRUNERS
 
@@ -45,10 +47,14 @@ class SearchConfig:
     storage: str | None = None  # Optuna storage URL or journal file; default results/<study>/study.journal
     results_dir: Path = Path("results")
     baselines: tuple[str, ...] = ()  # presets enqueued as trials (names or files)
+    data_options: DataOptions = field(default_factory=DataOptions)  # splits, resizing, augmentation, download
     device: str = "auto"
     precision: str = "auto"
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
+    cuda_graph: bool = True  # capture each trial's training step on CUDA
+    placement: str = "auto"  # data on the device, streamed from host memory, or auto by size (PLACEMENTS)
+    loader_workers: int = 4  # DataLoader workers when the data is streamed
+    workers: int | None = None  # trial worker processes; None: 1 on the CPU, WORKERS_PER_GPU per GPU on CUDA
+    gpus: tuple[int, ...] | None = None  # GPUs to spread the workers over (CUDA indices); None: --device's
     timeout: float | None = None  # seconds; stop starting new trials after this long
     latency: bool = True  # measure batch-1 latency of every candidate
     progress: bool = True  # progress bar and one line per trial (Optuna's own per-trial log is always off)
@@ -73,8 +79,16 @@ class SearchConfig:
         if self.study is not None and not _STUDY_NAME.match(self.study):
             raise ConfigError(f"study name {self.study!r} must be letters, digits, '.', '_' or '-' "
                                 f"(it names a folder under results/)")
+        if self.workers is not None and not 1 <= self.workers <= 256:
+            raise ConfigError(f"workers must be between 1 and 256 (got {self.workers})")
+        if self.gpus is not None and (not self.gpus or any(g < 0 for g in self.gpus)):
+            raise ConfigError(f"gpus must be GPU indices such as 0,1 (got {self.gpus})")
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"unknown data placement {self.placement!r}; valid: {', '.join(PLACEMENTS)}")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
         object.__setattr__(self, "baselines", tuple(self.baselines))
+        if self.gpus is not None:
+            object.__setattr__(self, "gpus", tuple(self.gpus))
 
     @property
     def multi_objective(self) -> bool:

@@ -12,7 +12,8 @@ from optuna.trial import TrialState
 
 from .._optuna import quiet_optuna
 from ..checkpoint import write_json
-from ..data import DataSplits, load_data
+from ..data import DataOptions, DataSplits, load_data
+from ..data.placement import choose_placement, place_data
 from ..errors import CandidateError, StudyError
 from ..space import SearchSpace, TrainSpec, TrialSpec, fixed_spec, load_space, space_hash
 from ..train import Runtime, resolve_runtime
@@ -30,8 +31,9 @@ from .study import (
     open_study,
 )
 from .winners import WINNER_COLUMNS, evaluate_on_test, pareto_winners, winner_row
+from .workers import plan_devices, run_workers
 
-__all__ = ["search"]
+__all__ = ["search", "setup", "optimize"]
 
 
 def _epochs(config: SearchConfig, space: SearchSpace) -> int:
@@ -105,8 +107,14 @@ class _AfterTrial:
 def _stamp(config: SearchConfig, space: SearchSpace, epochs: int) -> dict[str, Any]:
     return {"space": space.name, "space_file": space.source, "space_hash": space_hash(space), "data": config.data,
             "objectives": config.objectives, "epochs": epochs, "max_mflops": config.max_mflops,
-            "max_params": config.max_params, "seed": config.seed, "val_fraction": config.val_fraction,
-            "test_fraction": config.test_fraction}
+            "max_params": config.max_params, "seed": config.seed, **_data_stamp(config.data_options)}
+
+
+def _data_stamp(options: DataOptions) -> dict[str, Any]:
+    """The data options that change what a trial sees (not how the files are fetched or cached)."""
+    return {"val_fraction": options.val_fraction, "test_fraction": options.test_fraction,
+            "image_size": list(options.image_size) if options.image_size else None, "augment": options.augment,
+            "skip_broken_images": options.skip_broken_images}
 
 
 @dataclass
@@ -115,7 +123,7 @@ class _Setup:
 
     config: SearchConfig
     space: SearchSpace
-    data: DataSplits  # on the runtime's device
+    data: DataSplits  # in host memory; each process places it (optimize, _finish)
     runtime: Runtime
     epochs: int
     study: optuna.Study
@@ -127,12 +135,12 @@ class _Setup:
     dead: list[int]  # trials of dead workers marked failed on start
 
 
-def _setup(config: SearchConfig) -> _Setup:
-    """Load and validate everything, then open the study. Bad input fails here, before any write."""
+def setup(config: SearchConfig, worker_index: int = 0) -> _Setup:
+    """Load and validate everything, then open the study. Bad input fails here, before any write.
+    The data stays in host memory; each process places it on its own device."""
     space = load_space(config.space)
-    data = load_data(config.data, seed=config.seed, val_fraction=config.val_fraction,
-                     test_fraction=config.test_fraction)
-    runtime = resolve_runtime(config.device, config.precision)
+    runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
+    data = load_data(config.data, config.data_options, seed=config.seed)
     epochs = _epochs(config, space)
     baselines = _baseline_specs(config, data, epochs)
     name = config.study or f"{space.name}-{data.name}"
@@ -141,14 +149,34 @@ def _setup(config: SearchConfig) -> _Setup:
     pruner, rules, pruner_text = _pruning(config, epochs)
     directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
     storage = open_storage(storage_name)
-    # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates
-    sampler = _sampler(config.seed + existing_trials(storage, name), config.trials)
+    # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates; so does
+    # each worker, so concurrent workers do not sample the same random candidates
+    sampler = _sampler(config.seed + existing_trials(storage, name) + 7919 * worker_index, config.trials)
     study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
                                 _stamp(config, space, epochs))
     dead = fail_dead_trials(study, storage)
     _enqueue_baselines(study, baselines)
-    return _Setup(config, space, data.to(runtime.device), runtime, epochs, study, study_dir, storage_name, resumed,
-                  rules, pruner_text, dead)
+    return _Setup(config, space, data, runtime, epochs, study, study_dir, storage_name, resumed, rules, pruner_text,
+                  dead)
+
+
+def optimize(s: _Setup, progress: Progress, workers_per_device: int = 1) -> None:
+    """Run trials in this process until the study holds its budget (or the timeout passes)."""
+    config, study = s.config, s.study
+    data = place_data(s.data, s.runtime.device, config.placement, workers_per_device)
+    objective = Objective(space=s.space, data=data, runtime=s.runtime, study_dir=s.study_dir, epochs=s.epochs,
+                          seed=config.seed, objectives=config.objectives, rules=s.rules, max_mflops=config.max_mflops,
+                          max_params=config.max_params, budget=config.trials, latency=config.latency,
+                          on_epoch=progress.epoch)
+    remaining = config.trials - finished_count(study, include_running=True)
+    if remaining <= 0:
+        return
+    # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's user
+    # attributes and our lines already say
+    with quiet_optuna(optuna.logging.ERROR):
+        study.optimize(objective, n_trials=remaining, timeout=config.timeout,
+                       callbacks=[_AfterTrial(progress, config.trials, config.max_failures)],
+                       catch=(CandidateError,), gc_after_trial=False)
 
 
 def search(config: SearchConfig | None = None) -> SearchResult:
@@ -157,14 +185,15 @@ def search(config: SearchConfig | None = None) -> SearchResult:
     Each trial samples a spec from the search space, builds the network, measures its MACs, parameters
     and latency, rejects it if over budget, trains it with per-epoch validation (stopping hopeless ones),
     and saves its weights. Running the same search again resumes the study until it holds
-    ``config.trials`` finished trials.
+    ``config.trials`` finished trials. With several workers (``config.workers``, several per GPU by
+    default on CUDA) trials run in parallel processes that share the study.
 
     Returns:
         A :class:`SearchResult`; ``results/<study>/summary.json`` holds the same winners.
 
     Raises:
         NaspruneError: bad input (space, data, study settings); nothing is written in that case.
-        KeyboardInterrupt: after marking the running trial as interrupted; finished trials are saved.
+        KeyboardInterrupt: after marking the running trials as interrupted; finished trials are saved.
 
     Example::
 
@@ -173,30 +202,26 @@ def search(config: SearchConfig | None = None) -> SearchResult:
         >>> result.best["test_accuracy"]  # doctest: +SKIP
     """
     config = config or SearchConfig()
-    s = _setup(config)
+    s = setup(config)
+    devices = plan_devices(config, s.runtime.device)
     study = s.study
     done = finished_count(study)
     progress = Progress(config.progress, config.trials, done)
     progress.print(f"nasprune search: study {study.study_name!r} ({'resuming' if s.resumed else 'new'}, "
                    f"{done}/{config.trials} trials finished) in {s.storage_name}")
-    progress.print(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}")
-    progress.print(f"  {s.runtime.describe()}, {s.epochs} epochs per trial, objectives "
+    placement = choose_placement(s.data, s.runtime.device, config.placement, devices.count(devices[0]))
+    where = "resident on the device" if placement == "device" else "streamed from host memory"
+    progress.print(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}, {where}")
+    workers = f"{len(devices)} workers on {', '.join(sorted(set(devices)))}" if len(devices) > 1 else "1 worker"
+    progress.print(f"  {s.runtime.describe()}, {workers}, {s.epochs} epochs per trial, objectives "
                    f"{' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
     if s.dead:
         progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a process that ended: marked failed")
-    objective = Objective(space=s.space, data=s.data, runtime=s.runtime, study_dir=s.study_dir, epochs=s.epochs,
-                          seed=config.seed, objectives=config.objectives, rules=s.rules, max_mflops=config.max_mflops,
-                          max_params=config.max_params, budget=config.trials, latency=config.latency,
-                          on_epoch=progress.epoch)
-    remaining = config.trials - finished_count(study, include_running=True)
     try:
-        if remaining > 0:
-            # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
-            # user attributes and our lines already say
-            with quiet_optuna(optuna.logging.ERROR):
-                study.optimize(objective, n_trials=remaining, timeout=config.timeout,
-                               callbacks=[_AfterTrial(progress, config.trials, config.max_failures)],
-                               catch=(CandidateError,), gc_after_trial=False)
+        if len(devices) == 1:
+            optimize(s, progress)
+        elif finished_count(study, include_running=True) < config.trials:
+            run_workers(config, devices, study, progress)
     except KeyboardInterrupt:
         progress.print(f"interrupted: {finished_count(study)} finished trials are saved in {s.storage_name}; "
                        f"run the same command to resume")
@@ -209,7 +234,7 @@ def search(config: SearchConfig | None = None) -> SearchResult:
 def _finish(s: _Setup, progress: Progress) -> SearchResult:
     config, study = s.config, s.study
     rows = [winner_row(t) for t in pareto_winners(study)]
-    problems = evaluate_on_test(rows, s.data, s.runtime)
+    problems = evaluate_on_test(rows, place_data(s.data, s.runtime.device, config.placement), s.runtime)
     counts = counts_by_outcome(study)
     summary = {
         "study": study.study_name, "storage": s.storage_name,

@@ -53,7 +53,7 @@ def evaluate_on_test(rows: list[dict[str, Any]], data: DataSplits, runtime: Runt
     """Fill in ``test_accuracy`` of each row from its saved model; the only use of the test split.
     Returns problems (a missing or unreadable checkpoint) as lines to show; those rows keep None."""
     problems = []
-    normalize = Normalizer(data, runtime.memory_format)
+    normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
     for row in rows:
         if not row.get("checkpoint"):
             problems.append(f"trial {row['trial']}: no saved model, test accuracy not measured")
@@ -64,5 +64,5 @@ def evaluate_on_test(rows: list[dict[str, Any]], data: DataSplits, runtime: Runt
             problems.append(f"trial {row['trial']}: {exc}")
             continue
         model.to(memory_format=runtime.memory_format)
-        row["test_accuracy"] = round(evaluate(model, data.test, normalize, runtime)[1], 5)
+        row["test_accuracy"] = round(evaluate(model, data.test, normalize, runtime, data.streamed)[1], 5)
     return problems

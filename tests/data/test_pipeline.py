@@ -1,6 +1,7 @@
 import torch
 
-from nasprune.data import Normalizer, random_crop, random_flip, train_batches
+from nasprune.data import Normalizer, random_crop, random_flip
+from nasprune.data.pipeline import BatchAugment, batch_indices, eval_batches, train_batches
 
 
 def test_random_crop_shifts_each_image_within_the_padding():
@@ -30,18 +31,32 @@ def test_random_flip_mirrors_about_half():
     assert bool((flipped | kept).all()) and 70 < int(flipped.sum()) < 130
 
 
-def test_train_batches_cover_the_epoch_normalized(digits):
-    normalize = Normalizer(digits)
-    batches = list(train_batches(digits, 100, normalize, torch.Generator().manual_seed(0)))
-    assert len(batches) == len(digits.train) // 100  # the partial batch is dropped
-    x, y = batches[0]
-    assert x.dtype == torch.float32 and x.shape == (100, 1, 8, 8) and y.shape == (100,)
-    labels = torch.cat([b[1] for b in batches])
-    assert len(set(labels.tolist())) == 10
-    whole = normalize(digits.train.x)
+def test_batches_are_static_and_cover_the_split():
+    batches = batch_indices(1077, 100, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert len(batches) == 10 and all(len(b) == 100 for b in batches)  # the partial batch is dropped
+    assert len(torch.cat(batches).unique()) == 1000
+    assert len(batch_indices(50, 100, torch.Generator(), torch.device("cpu"))) == 1  # one batch of everything
+
+
+def test_resident_and_streamed_batches_agree(digits):
+    cpu = torch.device("cpu")
+    resident = list(train_batches(digits.train, 128, torch.Generator().manual_seed(3), cpu))
+    streamed = list(train_batches(digits.train, 128, torch.Generator().manual_seed(3), cpu, stream=True, workers=2))
+    order = batch_indices(len(digits.train), 128, torch.Generator().manual_seed(3), cpu)
+    assert len(resident) == len(streamed) == len(order) == 8
+    for (xr, yr), (xs, ys), idx in zip(resident, streamed, order, strict=True):
+        assert xr.dtype == torch.uint8 and xr.shape == (128, 1, 8, 8)
+        assert torch.equal(xr, digits.train.x[idx]) and torch.equal(yr, digits.train.y[idx])
+        ordered = idx.sort().values  # workers read a batch in ascending order: the same images
+        assert torch.equal(xs, digits.train.x[ordered]) and torch.equal(ys, digits.train.y[ordered])
+    for stream in (False, True):
+        labels = torch.cat([y for _, y in eval_batches(digits.val, 100, cpu, stream=stream, workers=2)])
+        assert torch.equal(labels, digits.val.y)
+
+
+def test_augment_and_normalize(digits):
+    normalize = Normalizer(digits, dtype=torch.bfloat16)
+    whole = Normalizer(digits)(digits.train.x)
     assert abs(whole.mean().item()) < 1e-3 and abs(whole.std().item() - 1) < 1e-2
-
-
-def test_one_batch_when_the_batch_is_larger_than_the_data(digits):
-    batches = list(train_batches(digits, 10_000, Normalizer(digits), torch.Generator()))
-    assert len(batches) == 1 and len(batches[0][1]) == len(digits.train)
+    out = BatchAugment(digits, normalize, torch.Generator().manual_seed(0))(digits.train.x[:10])
+    assert out.dtype == torch.bfloat16 and out.shape == (10, 1, 8, 8)

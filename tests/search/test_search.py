@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -123,12 +124,17 @@ def test_out_of_memory_and_divergence_are_recorded(tmp_path, tiny_space, monkeyp
     assert result.counts["complete"] + result.counts["pruned"] == 1
 
 
-def test_diverging_candidate_is_pruned_with_the_reason(tmp_path, write_space):
-    space = write_space("architecture:\n  norm: none\n  stages: {count: 1, repeats: 4, channels: 16}\n"
-                        "training:\n  epochs: 2\n  lr: 10\n  schedule: constant\n")
-    result = search(config(tmp_path, space, trials=1))
+def test_diverging_candidate_is_pruned_with_the_reason(tmp_path, tiny_space, monkeypatch):
+    def diverging(model, *args, **kwargs):
+        with torch.no_grad():
+            model.head.fc.weight[0, 0] = float("nan")  # the loss becomes NaN in the first step
+        return real_train(model, *args, **kwargs)
+
+    real_train = objective_module.train
+    monkeypatch.setattr(objective_module, "train", diverging)
+    result = search(config(tmp_path, tiny_space, trials=1))
     t = load(result).trials[0]
-    assert t.state == TrialState.PRUNED and "diverged" in t.user_attrs["reason"]
+    assert t.state == TrialState.PRUNED and t.user_attrs["reason"] == "training loss is nan after epoch 1 (diverged)"
 
 
 def test_budgets_reject_candidates_before_training(tmp_path, tiny_space):
@@ -243,3 +249,29 @@ def test_a_trial_started_after_the_budget_is_taken_is_surplus(tmp_path, tiny_spa
     assert late.state == TrialState.FAIL and late.user_attrs["outcome"] == "surplus"
     assert "history" not in late.user_attrs and "spec" not in late.user_attrs  # nothing was sampled or trained
     assert finished_count(study) == 2  # surplus trials do not use the budget
+
+
+def test_search_on_an_image_folder_with_streamed_data(tmp_path, tiny_space, image_folder):
+    root = image_folder(splits=("train", "test"), per_class=20, size=(8, 8), mode="L")
+    result = search(config(tmp_path, tiny_space, trials=2, data=f"imagefolder:{root}", placement="stream",
+                           loader_workers=1))
+    assert result.study_name == "tiny-imagefolder" and result.counts["complete"] + result.counts["pruned"] == 2
+    stamp = load(result).user_attrs["nasprune"]
+    assert stamp["augment"] == "auto" and stamp["data"] == f"imagefolder:{root}"
+    summary = json.loads(result.summary_path.read_text())
+    assert "1x8x8, 3 classes, augmentation crop (pad 1)" in summary["data"]
+    assert all(w["test_accuracy"] is not None for w in summary["winners"])
+
+
+def test_workers_share_the_study_and_the_main_process_reports(tmp_path, tiny_space):
+    cmd = [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--trials", "4", "--workers", "2",
+           "--results-dir", str(tmp_path / "results"), "--no-latency", "--epochs", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 workers on cpu" in proc.stdout
+    assert len(re.findall(r"^trial +\d+  (complete|pruned|failed)", proc.stdout, re.M)) == 4
+    study = optuna.load_study(study_name="tiny-digits", storage=open_storage(
+        tmp_path / "results" / "tiny-digits" / "study.journal"))
+    workers = {t.user_attrs["worker"] for t in study.trials if t.user_attrs.get("outcome") != "surplus"}
+    assert len(workers) == 2 and finished_count(study) == 4
+    assert json.loads((tmp_path / "results" / "tiny-digits" / "summary.json").read_text())["winners"]

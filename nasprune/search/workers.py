@@ -1,0 +1,103 @@
+"""Several trial workers at once: processes that share one study through its storage.
+
+Small networks leave most of a big GPU idle (a ResNet-20 step is bound by kernel launches, not arithmetic),
+so running several trials per GPU multiplies throughput. Each worker is a separate process (spawned, so
+CUDA is initialized cleanly in each) that runs the same search against the same study: the storage hands
+out trials, the sampler's constant liar keeps concurrent workers from sampling the same candidate, and the
+budget check in the objective keeps the total exact. The main process only watches: it prints each trial
+as it finishes and, when every worker is done, evaluates the winners.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import replace
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from ..errors import NaspruneError, StudyError
+from .config import SearchConfig
+from .progress import Progress
+
+__all__ = ["plan_devices", "run_workers", "worker_main", "WORKERS_PER_GPU"]
+
+#: default trial workers per GPU. Four concurrent training processes on one H100 reached ~150,000 images/s
+#: with ResNet-20 against ~45,000 for one (../shared/data/README.md); benchmarks/throughput.py measures it.
+WORKERS_PER_GPU = 4
+_POLL_SECONDS = 1.0
+
+
+def plan_devices(config: SearchConfig, device: torch.device) -> list[str]:
+    """The device of each worker: one worker on the CPU by default; on CUDA, WORKERS_PER_GPU per GPU of
+    ``config.gpus`` (or of ``device``), workers dealt round-robin over the GPUs."""
+    if device.type != "cuda":
+        return ["cpu"] * (config.workers or 1)
+    gpus = config.gpus if config.gpus is not None else (device.index or 0,)
+    for g in gpus:
+        if g >= torch.cuda.device_count():
+            raise StudyError(f"--gpus names GPU {g}, but {torch.cuda.device_count()} are visible")
+    count = config.workers or WORKERS_PER_GPU * len(gpus)
+    return [f"cuda:{gpus[i % len(gpus)]}" for i in range(count)]
+
+
+def worker_main(config: SearchConfig, device: str, index: int, per_device: int) -> None:
+    """Body of one worker process: the single-process search loop on ``device``, without output of its
+    own (the main process reports) and with a seed stream of its own."""
+    from .run import optimize, setup  # noqa: PLC0415 - imported in the child, where run imports this module
+
+    logging.basicConfig(level=logging.WARNING, format=f"nasprune worker {index}: %(levelname)s: %(message)s")
+    if device == "cpu":  # share the cores instead of every worker claiming all of them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_device))
+    try:
+        s = setup(replace(config, device=device, workers=1, gpus=None, progress=False), worker_index=index)
+        optimize(s, Progress(False, config.trials, 0), workers_per_device=per_device)
+    except NaspruneError as exc:
+        print(f"nasprune worker {index}: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _report_new(study: optuna.Study, seen: set[int], progress: Progress) -> None:
+    """Print the trials that finished since the last look."""
+    from .study import finished_count  # noqa: PLC0415
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        if t.number not in seen and t.user_attrs.get("outcome") not in (None, "surplus"):
+            seen.add(t.number)
+            progress.trial(t, finished_count(study))
+
+
+def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, progress: Progress) -> None:
+    """Start one process per entry of ``devices`` and report their trials until all have exited.
+
+    Raises StudyError if a worker failed, KeyboardInterrupt (after the workers stopped) on Ctrl-C.
+    """
+    context = multiprocessing.get_context("spawn")
+    per_device = {d: devices.count(d) for d in devices}
+    procs = [context.Process(target=worker_main, args=(config, d, i, per_device[d]), name=f"nasprune-worker-{i}")
+             for i, d in enumerate(devices)]
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            time.sleep(_POLL_SECONDS)
+            _report_new(study, seen, progress)
+    except KeyboardInterrupt:  # the workers got the same SIGINT: give them time to record interrupted trials
+        for p in procs:
+            p.join(timeout=15)
+            if p.is_alive():
+                p.terminate()
+        raise
+    _report_new(study, seen, progress)
+    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode]
+    if failed:
+        codes = ", ".join(f"worker {i} exit code {code}" for i, code in failed)
+        raise StudyError(f"{len(failed)} of {len(procs)} workers failed ({codes}); see their messages above")
