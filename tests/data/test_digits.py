@@ -44,3 +44,11 @@ def test_channel_stats_are_on_the_unit_scale():
 def test_unknown_data_is_a_clear_error(source, message):
     with pytest.raises(DataError, match=message):
         load_data(source)
+
+
+def test_channel_stats_match_a_direct_computation():
+    x = torch.randint(0, 256, (50, 3, 5, 7), dtype=torch.uint8)
+    mean, std = channel_stats(x)
+    direct = x.double() / 255
+    assert mean == pytest.approx(direct.mean((0, 2, 3)).tolist(), abs=1e-12)
+    assert std == pytest.approx(direct.std((0, 2, 3), correction=0).tolist(), abs=1e-12)
