@@ -161,7 +161,8 @@ def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> t
     if spec.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=lr, momentum=spec.momentum, nesterov=spec.momentum > 0, fused=True)
     else:
-        opt = torch.optim.AdamW(groups, lr=lr, fused=True)
+        # Adam's step() refuses CUDA graph capture unless every group is capturable (SGD has no such check)
+        opt = torch.optim.AdamW(groups, lr=lr, fused=True, capturable=device.type == "cuda")
     return opt, lr
 
 

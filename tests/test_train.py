@@ -126,13 +126,15 @@ def test_step_mode_on_the_cpu(digits):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
-def test_captured_step_trains_like_the_eager_step(digits):
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.1), ("adamw", 0.003)])
+def test_captured_step_trains_like_the_eager_step(digits, optimizer, lr):
     runs = {}
     for graph in (False, True):
         torch.manual_seed(0)
         runtime = resolve_runtime("cuda", "fp32", cuda_graph=graph)
         data = place_data(digits, runtime.device, "device")
-        runs[graph] = train(build_model(ARCH), data, TrainSpec(epochs=3, batch_size=64), runtime, seed=1)
+        spec = TrainSpec(epochs=3, batch_size=64, optimizer=optimizer, lr=lr)
+        runs[graph] = train(build_model(ARCH), data, spec, runtime, seed=1)
     assert runs[True].step_mode == "cuda graph" and runs[False].step_mode.startswith("eager")
     assert runs[True].final.train_loss == pytest.approx(runs[False].final.train_loss, rel=0.05)
     assert runs[True].final.val_acc == pytest.approx(runs[False].final.val_acc, abs=0.03)
