@@ -6,6 +6,7 @@ The public API in one import::
     space = nasprune.load_space("default")              # YAML search space (or a preset such as "resnet20")
     result = nasprune.search(nasprune.SearchConfig())   # what `nasprune search` does
     spec, model = nasprune.load_model(result.best["checkpoint"])
+    pruned = nasprune.prune(nasprune.PruneConfig(study=result.study_name))   # what `nasprune prune` does
 """
 
 from .checkpoint import load_model, save_model
@@ -23,6 +24,7 @@ from .errors import (
 )
 from .measure import Cost, count_macs, count_params, measure, measure_latency
 from .nn import build_model, weighted_depth
+from .prune import PruneConfig, PruneResult, prune
 from .search import SearchConfig, SearchResult, search
 from .space import SearchSpace, fixed_spec, load_space, sample_spec
 from .spec import ArchSpec, StageSpec, TrainSpec, TrialSpec, describe
@@ -39,6 +41,7 @@ __all__ = [
     "Cost", "measure", "count_macs", "count_params", "measure_latency",
     "save_model", "load_model",
     "SearchConfig", "SearchResult", "search",
+    "PruneConfig", "PruneResult", "prune",
     "NaspruneError", "ConfigError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
     "CandidateError", "DivergedError",
 ]

@@ -1,8 +1,9 @@
-"""Saved models: a directory with ``spec.json`` (the TrialSpec) and ``weights.pt`` (a plain state dict).
+"""Saved models: a directory with ``spec.json`` (the TrialSpec) and ``weights.pt`` (a plain state dict), and
+for a pruned model ``pruning.json`` (torch-pruning's pruning history and the input shape it was traced at).
 
 Nothing is pickled: weights load with ``torch.load(..., weights_only=True)``, so a crafted file cannot run
-code, and the module is rebuilt from the spec. Files are written to a temporary name and renamed, so a
-crash never leaves a half-written checkpoint behind.
+code, and the module is rebuilt from the spec (then pruned again by replaying the history). Files are
+written to a temporary name and renamed, so a crash never leaves a half-written checkpoint behind.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from .errors import CheckpointError, NaspruneError
 from .nn import Network, build_model
 from .spec import TrialSpec
 
-__all__ = ["save_model", "load_model", "load_weights", "atomic_write", "write_json"]
+__all__ = ["save_model", "load_model", "load_weights", "load_pruning", "atomic_write", "write_json"]
 
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.pt"
+PRUNING_FILE = "pruning.json"
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -48,9 +50,13 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
-def save_model(directory: str | Path, spec: TrialSpec, model: nn.Module) -> Path:
-    """Save ``model`` (built from ``spec``) to ``directory``; returns the directory."""
+def save_model(directory: str | Path, spec: TrialSpec, model: nn.Module, history: list | None = None,
+               input_shape: tuple[int, int, int] | None = None) -> Path:
+    """Save ``model`` (built from ``spec``, then pruned by ``history`` traced at ``input_shape`` if given)
+    to ``directory``; returns the directory."""
     directory = Path(directory)
+    if history:
+        write_json(directory / PRUNING_FILE, {"format": 1, "input_shape": list(input_shape), "history": history})
     write_json(directory / SPEC_FILE, spec.to_dict())
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: torch.save(state, tmp))
@@ -78,8 +84,24 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def load_pruning(directory: str | Path) -> list:
+    """The pruning history of a saved model (empty if it was not pruned)."""
+    path = Path(directory) / PRUNING_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        history, shape = data["history"], data["input_shape"]
+        if not isinstance(history, list) or len(shape) != 3:
+            raise ValueError("history must be a list and input_shape three numbers")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: not a readable pruning record ({exc})") from None
+    return history
+
+
 def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[TrialSpec, Network]:
-    """Rebuild a saved model: the spec from ``spec.json``, the weights from ``weights.pt``.
+    """Rebuild a saved model: the spec from ``spec.json``, the pruned shapes from ``pruning.json`` if there
+    is one, the weights from ``weights.pt``. One call, for search trials and pruned models alike.
 
     >>> spec, model = load_model("results/default-digits/trials/00007")  # doctest: +SKIP
     """
@@ -92,6 +114,16 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tup
     except (OSError, NaspruneError) as exc:
         raise CheckpointError(f"{spec_path}: {exc}") from None
     model = build_model(spec.arch)
+    history = load_pruning(directory)
+    if history:
+        from .prune.graph import apply_history  # noqa: PLC0415 - prune builds on this module
+
+        shape = json.loads((directory / PRUNING_FILE).read_text())["input_shape"]
+        try:
+            apply_history(model, history, shape)
+        except Exception as exc:  # a history that does not fit the spec: a damaged or mismatched record
+            raise CheckpointError(f"{directory}: the pruning record does not fit the spec "
+                                  f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     state = load_weights(directory / WEIGHTS_FILE)
     try:
         model.load_state_dict(state)

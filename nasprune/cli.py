@@ -156,6 +156,94 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+EPILOG_PRUNE = """\
+examples:
+  nasprune prune --study default-digits                 # its most accurate Pareto trial, keep 50% of the MFLOPs
+  nasprune prune --study my-study --trial 17 --target-mflops 0.5 --importance taylor --finetune-epochs 20
+  nasprune prune --study my-study --pick 2.0 --importance random --name control
+  nasprune prune --model results/my-study/trials/00017 --data digits --target-params 0.3
+
+Writes RESULTS_DIR/STUDY/pruned/NAME/: spec.json, weights.pt (plain tensors) and pruning.json (torch-pruning's
+history, to rebuild the pruned shapes), summary.json and summary.md; load it with nasprune.load_model(folder).
+The pruned model is also added to the study as a trial linked to its source (it does not use the budget)."""
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    from .data.placement import PLACEMENTS
+    from .train import PRECISIONS
+
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: bf16 autocast on GPUs that support it, fp16 on older ones, fp32 on the CPU")
+    p.add_argument("--placement", choices=PLACEMENTS, default="auto",
+                   help="keep the data on the GPU, stream it from host memory, or pick by size (default: auto)")
+    p.add_argument("--no-cuda-graph", action="store_true", help="train eagerly instead of capturing CUDA graphs")
+    p.add_argument("--loader-workers", type=int, default=4, metavar="N",
+                   help="DataLoader workers when the data is streamed (default: 4)")
+
+
+def _add_prune(sub: argparse._SubParsersAction) -> None:
+    from .prune.channels import IMPORTANCES
+
+    p = sub.add_parser("prune", help="remove redundant channels from a winner, fine-tune, compare",
+                       description="Prune a trained network with torch-pruning (DepGraph) until its measured "
+                                   "MFLOPs or parameters reach a target, fine-tune it with the search's trainer, "
+                                   "and report accuracy, MFLOPs, parameters and latency before and after.",
+                       epilog=EPILOG_PRUNE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_argument_group("which model")
+    which.add_argument("--study", metavar="NAME", help="a study made by nasprune search")
+    which.add_argument("--trial", type=int, metavar="N", help="its trial N (default: the most accurate Pareto trial)")
+    which.add_argument("--pick", type=float, metavar="MFLOPS",
+                       help="the most accurate Pareto trial with at most this many MFLOPs")
+    which.add_argument("--model", type=Path, metavar="DIR", help="a saved model folder instead (needs --data)")
+    which.add_argument("--data", metavar="NAME[:PATH]", help="with --model: the data set (a study knows its own)")
+    which.add_argument("--seed", type=int, default=0, help="with --model: the data split's seed (default: 0)")
+    which.add_argument("--storage", metavar="URL|FILE", help="the study's storage (default: RESULTS_DIR/STUDY/study.journal)")
+    which.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
+    how = p.add_argument_group("how much and how")
+    how.add_argument("--target-mflops", type=float, metavar="F",
+                     help="keep this share of the multiply-adds, e.g. 0.5 (the default target)")
+    how.add_argument("--target-params", type=float, metavar="F", help="keep this share of the parameters")
+    how.add_argument("--channel-ratio", type=float, metavar="R", help="remove this share of every layer's channels")
+    how.add_argument("--importance", choices=list(IMPORTANCES), default="l1",
+                     help="which channels go first: l1/l2 weight magnitude, taylor (|weight x gradient|, from "
+                          "--gradient-batches training batches), bn (batch-norm scale), lamp, random (the control) "
+                          "(default: l1)")
+    how.add_argument("--steps", type=int, default=5, metavar="N",
+                     help="coarse pruning steps before the fine ones that stop at the target (default: 5)")
+    how.add_argument("--global", dest="global_pruning", action="store_true",
+                     help="rank channels across layers instead of within each layer (can empty a narrow layer)")
+    how.add_argument("--round-to", type=int, metavar="K",
+                     help="keep channel counts multiples of K (default: 8 on CUDA for tensor cores, else 1)")
+    how.add_argument("--sparse-epochs", type=int, default=0, metavar="E",
+                     help="train E epochs with group-norm sparsity regularization before pruning (default: 0)")
+    how.add_argument("--gradient-batches", type=int, default=4, metavar="N",
+                     help="training batches whose gradients feed the taylor importance (default: 4)")
+    how.add_argument("--finetune-epochs", type=int, metavar="E",
+                     help="fine-tuning epochs after pruning (default: the source trial's epochs; 0 skips)")
+    how.add_argument("--finetune-lr", type=float, metavar="LR",
+                     help="peak learning rate of fine-tuning (default: the source trial's)")
+    out = p.add_argument_group("output")
+    out.add_argument("--name", help="output folder name (default: trial<N>-<importance>-<target>)")
+    out.add_argument("--no-record", action="store_true", help="do not add the pruned model to the study")
+    out.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_runtime(p)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="measure any saved model: accuracy, MFLOPs, params, latency",
+                       description="Evaluate a saved model folder (a search trial or a pruned model) on a data set: "
+                                   "validation and test accuracy, MFLOPs (multiply-adds), parameters, latency.")
+    p.add_argument("model", type=Path, metavar="DIR", help="a folder with spec.json and weights.pt")
+    p.add_argument("--data", default="digits", metavar="NAME[:PATH]", help="the data set (default: digits)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, as the search used (default: 0)")
+    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F")
+    p.add_argument("--test-fraction", type=float, default=0.2, metavar="F")
+    p.add_argument("--image-size", type=_image_size, metavar="N|HxW", help="as for nasprune search")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nasprune", description="Find compact, accurate networks for your data (architecture "
                                                   "search with Optuna), then prune their redundant channels.")
@@ -163,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_search(sub)
+    _add_prune(sub)
+    _add_eval(sub)
     _add_show(sub)
     return parser
 
@@ -202,12 +292,46 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_prune(args: argparse.Namespace) -> int:
+    from .data import DataOptions
+    from .prune import PruneConfig, prune
+
+    prune(PruneConfig(
+        study=args.study, model=args.model, trial=args.trial, pick_mflops=args.pick, target_mflops=args.target_mflops,
+        target_params=args.target_params, channel_ratio=args.channel_ratio, importance=args.importance,
+        steps=args.steps, global_pruning=args.global_pruning, round_to=args.round_to,
+        finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr, sparse_epochs=args.sparse_epochs,
+        gradient_batches=args.gradient_batches, name=args.name, data=args.data, data_options=DataOptions(),
+        seed=args.seed, storage=args.storage, results_dir=args.results_dir, device=args.device,
+        precision=args.precision, cuda_graph=not args.no_cuda_graph, placement=args.placement,
+        loader_workers=args.loader_workers, record=not args.no_record, progress=not args.quiet))
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .data import DataOptions
+    from .evaluation import LATENCY_LABELS, evaluate_saved
+
+    info = evaluate_saved(args.model, args.data, DataOptions(val_fraction=args.val_fraction,
+                                                            test_fraction=args.test_fraction,
+                                                            image_size=args.image_size), args.seed, args.device)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['model']}: {info['arch']}{' (pruned)' if info['pruned'] else ''}\n  data {info['data']}")
+    print(f"  val accuracy {info['val_accuracy']:.4f}, test accuracy {info['test_accuracy']:.4f}")
+    print(f"  {info['mflops']:.3f} MFLOPs (multiply-adds), {info['params']:,} params, depth {info['depth']}")
+    for key, ms in info["latency_ms"].items():
+        print(f"  {LATENCY_LABELS[key]}: {ms:.3f}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nasprune`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     # warnings of the library (a damaged cache rebuilt, a CUDA graph that fell back to eager) go to stderr
     logging.basicConfig(level=logging.WARNING, format="nasprune: %(levelname)s: %(message)s")
-    commands = {"search": _run_search, "show": _run_show}
+    commands = {"search": _run_search, "prune": _run_prune, "eval": _run_eval, "show": _run_show}
     try:
         return commands[args.command](args)
     except NaspruneError as exc:

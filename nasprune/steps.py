@@ -13,6 +13,7 @@ stays eager for the rest of the trial and ``mode`` says why.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -28,8 +29,10 @@ class EagerStep:
     """forward -> loss -> backward -> optimizer step, accumulating the epoch's loss and accuracy on the
     device. fp16 uses a gradient scaler; bf16 and fp32 need none."""
 
-    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime) -> None:
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime,
+                 after_backward: Callable[[], None] | None = None) -> None:
         self.model, self.opt, self.criterion, self.runtime = model, opt, criterion, runtime
+        self.after_backward = after_backward  # e.g. torch-pruning's sparsity regularizer, on unscaled gradients
         self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.amp_dtype is torch.float16)
         self.loss_sum = torch.zeros((), device=runtime.device)
         self.correct = torch.zeros((), device=runtime.device, dtype=torch.long)
@@ -47,6 +50,9 @@ class EagerStep:
             logits = self.model(x)
             loss = self.criterion(logits, y)
         self.scaler.scale(loss).backward()
+        if self.after_backward is not None:
+            self.scaler.unscale_(self.opt)  # a no-op without fp16 scaling
+            self.after_backward()
         self.scaler.step(self.opt)
         self.scaler.update()
         self.loss_sum.add_(loss.detach() * len(y))
@@ -113,13 +119,16 @@ class GraphStep(EagerStep):
             torch.cuda.synchronize(self.runtime.device)
 
 
-def make_step(model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime) -> EagerStep:
-    """A captured step where it can work (CUDA, graphs on, no fp16 gradient scaler), else an eager one;
-    ``step.mode`` tells which, and why not."""
-    if runtime.device.type == "cuda" and runtime.cuda_graph and runtime.amp_dtype is not torch.float16:
+def make_step(model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime,
+              after_backward: Callable[[], None] | None = None) -> EagerStep:
+    """A captured step where it can work (CUDA, graphs on, no fp16 gradient scaler, no Python hook between
+    backward and update), else an eager one; ``step.mode`` tells which, and why not."""
+    graphable = runtime.amp_dtype is not torch.float16 and after_backward is None
+    if runtime.device.type == "cuda" and runtime.cuda_graph and graphable:
         return GraphStep(model, opt, criterion, runtime)
-    step = EagerStep(model, opt, criterion, runtime)
+    step = EagerStep(model, opt, criterion, runtime, after_backward)
     if runtime.device.type == "cuda":
         step.mode = ("eager (fp16 needs a gradient scaler, which a graph cannot hold)"
-                     if runtime.amp_dtype is torch.float16 else "eager (--no-cuda-graph)")
+                     if runtime.amp_dtype is torch.float16 else
+                     "eager (a hook runs between backward and update)" if after_backward else "eager (--no-cuda-graph)")
     return step

@@ -184,7 +184,8 @@ def evaluate(model: nn.Module, split: Split, normalize: Normalizer, runtime: Run
 
 
 def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime, *, seed: int = 0,
-          on_epoch: Callable[[EpochStats], str | None] | None = None) -> TrainResult:
+          on_epoch: Callable[[EpochStats], str | None] | None = None,
+          after_backward: Callable[[], None] | None = None) -> TrainResult:
     """Train ``model`` on ``data.train`` for ``spec.epochs`` epochs, validating after each.
 
     Args:
@@ -195,6 +196,8 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         runtime: device, precision, CUDA graphs, loader workers (:func:`resolve_runtime`).
         seed: seeds batch order and augmentation (seed the model's initialization before building it).
         on_epoch: called after each epoch; a returned string stops training and becomes ``TrainResult.stopped``.
+        after_backward: called between backward and the optimizer step on unscaled gradients (sparsity
+            regularization while pruning); the step then runs eagerly.
 
     Raises:
         DivergedError: the training loss is not finite after an epoch.
@@ -206,7 +209,7 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
     batch_size = min(spec.batch_size, len(data.train))
     steps = len(data.train) // batch_size
     opt, lr = make_optimizer(model, spec, runtime.device)
-    step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime)
+    step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime, after_backward)
     warmup = round(spec.warmup_epochs * steps)
     result, start, done = TrainResult(), time.perf_counter(), 0
     for epoch in range(1, spec.epochs + 1):

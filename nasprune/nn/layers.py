@@ -117,20 +117,33 @@ class SqueezeExcite(nn.Module):
 
 
 class PadShortcut(nn.Module):
-    """Parameter-free shortcut (He et al. 2016, option A): subsample by the stride, zero-pad channels."""
+    """Parameter-free shortcut (He et al. 2016, option A): subsample by the stride, zero-pad the channels.
+
+    Held as a channel selection: output channel ``o`` copies input channel ``source[o]``, or is zero where
+    ``source[o]`` is -1. Option A is the contiguous case (zeros at both ends); channel pruning removes
+    entries and renumbers them (see :mod:`nasprune.prune.graph`), which plain ``F.pad`` could not express.
+    The selection is rebuilt from the spec (and a pruning history), so it is not saved with the weights.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__()
         if out_ch < in_ch:
             raise SpecError(f"shortcut 'pad' cannot map {in_ch} channels to fewer ({out_ch}); use shortcut: conv")
-        self.stride = stride
-        self.pad_front = (out_ch - in_ch) // 2
-        self.pad_back = out_ch - in_ch - self.pad_front
+        self.stride, self.in_channels = stride, in_ch
+        front = (out_ch - in_ch) // 2
+        source = torch.full((out_ch,), -1, dtype=torch.long)
+        source[front:front + in_ch] = torch.arange(in_ch)
+        self.register_buffer("source", source, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def out_channels(self) -> int:
+        return len(self.source)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, in, H, W) -> (N, out, H / stride, W / stride)
         if self.stride > 1:
             x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
+        keep = (self.source >= 0).to(x.dtype).view(1, -1, 1, 1)
+        return x.index_select(1, self.source.clamp_min(0)) * keep
 
 
 #: shortcut kinds for residual blocks whose input and output shapes differ

@@ -89,8 +89,10 @@ def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) 
 
 
 def _counts(t: optuna.trial.FrozenTrial) -> bool:
-    # complete, pruned, and failed-by-the-candidate trials use up the budget; interrupted, dead-worker
-    # and surplus ones do not
+    # complete, pruned, and failed-by-the-candidate trials use up the budget; interrupted, dead-worker and
+    # surplus ones do not, nor the pruned models that ``nasprune prune`` links to the study
+    if "pruned_from" in t.user_attrs:
+        return False
     return t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         t.state == TrialState.FAIL and t.user_attrs.get("outcome") == "failed")
 

@@ -1,0 +1,114 @@
+"""What ``nasprune prune`` is asked to do (:class:`PruneConfig`) and what it produced (:class:`PruneResult`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data import DataOptions
+from ..errors import ConfigError
+from .channels import IMPORTANCES, Target
+
+__all__ = ["PruneConfig", "PruneResult"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Settings of one ``nasprune prune``; see ``nasprune prune --help``.
+
+    The model comes from a study (``study``, then ``trial``, or the most accurate Pareto trial, or with
+    ``pick_mflops`` the most accurate one within that budget) or from a saved model folder (``model``, with
+    ``data``). Exactly one target may be given; by default half of the multiply-adds are kept.
+
+    Example::
+
+        import nasprune
+        result = nasprune.prune(nasprune.PruneConfig(study="default-digits", target_mflops=0.5))
+    """
+
+    study: str | None = None
+    model: Path | None = None  # a saved model folder instead of a study trial
+    trial: int | None = None
+    pick_mflops: float | None = None  # the most accurate Pareto trial with at most this many MFLOPs
+    target_mflops: float | None = None  # share of the multiply-adds to keep
+    target_params: float | None = None  # share of the parameters to keep
+    channel_ratio: float | None = None  # share of each layer's channels to remove
+    importance: str = "l1"  # a name in IMPORTANCES
+    steps: int = 5  # coarse pruning steps (fine increments follow until the target is met)
+    global_pruning: bool = False  # rank channels across layers (can empty a layer; per-layer is the default)
+    round_to: int | None = None  # keep channel counts multiples of this; None: 8 on CUDA (tensor cores), else 1
+    finetune_epochs: int | None = None  # default: the source trial's epochs
+    finetune_lr: float | None = None  # default: the source trial's peak learning rate (its whole recipe)
+    sparse_epochs: int = 0  # group-norm sparse training before pruning (torch-pruning's GroupNormPruner)
+    sparse_reg: float = 5e-4
+    gradient_batches: int = 4  # training batches whose gradients feed the Taylor importance
+    name: str | None = None  # output folder name (default: trial<N>-<importance>-<target>)
+    out: Path | None = None  # output folder (default: RESULTS_DIR/STUDY/pruned/NAME, or RESULTS_DIR/pruned/NAME)
+    data: str | None = None  # needed with ``model``; a study remembers its own
+    data_options: DataOptions = field(default_factory=DataOptions)
+    seed: int = 0  # with ``model``: the data split's seed; also seeds fine-tuning
+    storage: str | None = None
+    results_dir: Path = Path("results")
+    device: str = "auto"
+    precision: str = "auto"
+    cuda_graph: bool = True
+    placement: str = "auto"
+    loader_workers: int = 4
+    record: bool = True  # add the pruned model to the source study as a linked trial
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.study is None) == (self.model is None):
+            raise ConfigError("say which model to prune: --study NAME (a trial of a study) or --model DIR")
+        if self.model is not None and self.data is None:
+            raise ConfigError("--model needs --data: the data set to evaluate and fine-tune on")
+        if self.study is None and (self.trial is not None or self.pick_mflops is not None):
+            raise ConfigError("--trial and --pick choose from a study; use them with --study")
+        if sum(v is not None for v in (self.target_mflops, self.target_params, self.channel_ratio)) > 1:
+            raise ConfigError("give one target: --target-mflops, --target-params or --channel-ratio")
+        self.target  # noqa: B018 - validates the value
+        if self.importance not in IMPORTANCES:
+            raise ConfigError(f"unknown importance {self.importance!r}; valid: {', '.join(IMPORTANCES)}")
+        for name in ("steps", "gradient_batches"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1 (got {getattr(self, name)})")
+        for name in ("finetune_epochs", "sparse_epochs"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name} must be >= 0 (got {value})")
+        if self.round_to is not None and self.round_to < 1:
+            raise ConfigError(f"round_to must be >= 1 (got {self.round_to})")
+        if self.finetune_lr is not None and not self.finetune_lr > 0:
+            raise ConfigError(f"finetune_lr must be > 0 (got {self.finetune_lr})")
+        if self.name is not None and not _NAME.match(self.name):
+            raise ConfigError(f"name {self.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+        object.__setattr__(self, "results_dir", Path(self.results_dir))
+
+    @property
+    def target(self) -> Target:
+        if self.target_params is not None:
+            return Target("params", self.target_params)
+        if self.channel_ratio is not None:
+            return Target("channels", self.channel_ratio)
+        return Target("mflops", 0.5 if self.target_mflops is None else self.target_mflops)
+
+
+@dataclass
+class PruneResult:
+    """The outcome of :func:`nasprune.prune`: where the pruned model is, and the numbers of ``summary.json``."""
+
+    out: Path  # the pruned model's folder (load it with nasprune.load_model)
+    summary: dict[str, Any]
+    linked_trial: int | None = None  # the study trial that records the pruned model
+
+    @property
+    def before(self) -> dict[str, Any]:
+        return self.summary["before"]
+
+    @property
+    def after(self) -> dict[str, Any]:
+        return self.summary["after"]

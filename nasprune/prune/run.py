@@ -1,0 +1,197 @@
+"""``nasprune prune`` as a function: load a winner, measure it, prune it, fine-tune it, measure again, save."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from torch import nn
+
+from ..checkpoint import save_model
+from ..data import BatchAugment, DataSplits, Normalizer, train_batches
+from ..data.placement import place_data
+from ..errors import StudyError
+from ..evaluation import measure_model
+from ..measure import count_macs, count_params
+from ..nn import weighted_depth
+from ..search.progress import Progress
+from ..search.study import STAMP_KEY
+from ..spec import TrainSpec, TrialSpec, describe
+from ..train import Runtime, evaluate, resolve_runtime, train
+from .channels import prune_channels, tp
+from .config import PruneConfig, PruneResult
+from .graph import channel_counts
+from .source import Source, load_source
+from .summary import before_after_table, launch_bound_note, write_summary
+
+__all__ = ["prune"]
+
+
+def _gradients(data: DataSplits, runtime: Runtime, spec: TrainSpec, batches: int, seed: int) -> Callable:
+    """Fills ``.grad`` from a few augmented training batches (the Taylor importance multiplies them with
+    the weights)."""
+    normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
+    criterion = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
+
+    def fill(model: nn.Module) -> None:
+        model.train()
+        order = torch.Generator(device=data.train.x.device).manual_seed(seed)
+        augment = BatchAugment(data, normalize, torch.Generator(device=runtime.device).manual_seed(seed + 1))
+        size = min(spec.batch_size, len(data.train))
+        for i, (x, y) in enumerate(train_batches(data.train, size, order, runtime.device, data.streamed,
+                                                 runtime.loader_workers)):
+            if i == batches:
+                break
+            with runtime.autocast():
+                loss = criterion(model(augment(x)), y)
+            loss.backward()
+
+    return fill
+
+
+def _finetune_spec(spec: TrainSpec, config: PruneConfig) -> TrainSpec:
+    """The source's own recipe by default. Measured on digits (halving the MACs of small ResNets), its full
+    peak learning rate recovered as much or more than a tenth of it: 0.986 vs 0.983 with batch norm, 0.983
+    vs 0.964 with group norm, whose layers pruning disturbs more."""
+    epochs = spec.epochs if config.finetune_epochs is None else config.finetune_epochs
+    return spec.replace(epochs=max(1, epochs), lr=config.finetune_lr or spec.lr, warmup_epochs=0.0)
+
+
+def _out_dir(config: PruneConfig, source: Source) -> Path:
+    target = config.target
+    name = config.name or f"{source.default_name}-{config.importance}-{target.kind}{target.value:g}"
+    if config.out is not None:
+        out = Path(config.out)
+    elif source.study is not None:
+        out = config.results_dir / source.study.study_name / "pruned" / name
+    else:
+        out = config.results_dir / "pruned" / name
+    if out.exists():
+        raise StudyError(f"{out} exists already; pass --name NAME to keep both, or delete it to prune again")
+    return out
+
+
+def _record(source: Source, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int) -> int | None:
+    """Add the pruned model to the study as a completed trial linked to its source (``pruned_from``), so the
+    dashboard and reports show it beside the search's trials. It does not count toward the search's budget."""
+    study = source.study
+    objectives = (study.user_attrs.get(STAMP_KEY) or {}).get("objectives", "accuracy,mflops")
+    values = [after["val_accuracy"]] + {"accuracy,mflops": [after["mflops"]],
+                                        "accuracy,params": [after["params"] / 1e6]}.get(objectives, [])
+    attrs = {"pruned_from": source.trial.number, "checkpoint": str(out),
+             "arch": f"{summary['source']['arch']} (pruned from trial {source.trial.number})", "depth": depth,
+             "mflops": after["mflops"], "params": after["params"], "latency_ms": after["latency_ms"].get("cpu_b1"),
+             "val_accuracy": after["val_accuracy"], "test_accuracy": after["test_accuracy"],
+             "importance": summary["importance"], "target": summary["target"]["description"], "outcome": "complete",
+             "spec": source.spec.to_dict()}
+    study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=values, user_attrs=attrs))
+    return study.get_trials(deepcopy=False)[-1].number
+
+
+def _sparse(model_ref: list, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
+            progress: Progress) -> Callable:
+    """Sparse training before pruning: group-norm regularization on the gradients for ``sparse_epochs``."""
+
+    def prepare(pruner: object) -> None:
+        model = model_ref[0]
+
+        def on_epoch(stats: Any) -> None:
+            pruner.update_regularizer()
+            progress.print(f"  sparse epoch {stats.epoch}/{config.sparse_epochs}: val {stats.val_acc:.4f}")
+
+        train(model, data, spec.replace(epochs=config.sparse_epochs), runtime, seed=config.seed,
+              on_epoch=on_epoch, after_backward=lambda: pruner.regularize(model))
+        model.eval()
+
+    return prepare
+
+
+def prune(config: PruneConfig) -> PruneResult:
+    """Prune a trained network to a target, fine-tune it, and record before and after.
+
+    Loads the model (a study trial or a saved folder: nothing is retrained from scratch), evaluates it,
+    removes channels with torch-pruning until the measured cost meets the target, fine-tunes with the
+    search's trainer, evaluates again, and saves the pruned model (spec, plain weights, pruning history)
+    with ``summary.json`` and ``summary.md``. A study gets a linked trial for the pruned model.
+
+    Raises:
+        NaspruneError: bad input (target, trial, study, model folder); nothing is written in that case.
+    """
+    started = time.perf_counter()
+    runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
+    source = load_source(config)
+    out = _out_dir(config, source)
+    data = place_data(source.data, runtime.device, config.placement)
+    progress = Progress(config.progress, 1, 0)
+    model = source.model.to(runtime.device, memory_format=runtime.memory_format)
+    shape, target = data.input_shape, config.target
+    round_to = config.round_to or (8 if runtime.device.type == "cuda" else 1)
+    progress.print(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}")
+    before = measure_model(model, data, runtime)
+    channels_before = channel_counts(model)
+    progress.print(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, "
+                   f"{before['params']:,} params; pruning to {target.describe()} by {config.importance} importance")
+    restore = (lambda m: m.to(memory_format=runtime.memory_format)) if runtime.channels_last else None
+    model_ref = [model]
+    prepare = _sparse(model_ref, data, source.spec.train, config, runtime, progress) if config.sparse_epochs else None
+    t0 = time.perf_counter()
+    model, log = prune_channels(
+        model, shape, target, config.importance, steps=config.steps, global_pruning=config.global_pruning,
+        round_to=round_to, gradients=_gradients(data, runtime, source.spec.train, config.gradient_batches, config.seed),
+        pruner_cls=tp.pruner.GroupNormPruner if config.sparse_epochs else None,
+        pruner_kwargs={"reg": config.sparse_reg} if config.sparse_epochs else None,
+        after_increment=restore, prepare=prepare)
+    prune_seconds = time.perf_counter() - t0
+    normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
+    pruned_val = round(evaluate(model, data.val, normalize, runtime, data.streamed)[1], 5)  # before fine-tuning
+    progress.print(f"  pruned in {prune_seconds:.1f} s ({len(log.trace)} increments): "
+                   f"{count_macs(model, shape) / 1e6:.3f} MFLOPs, {count_params(model):,} params, val {pruned_val:.4f} "
+                   f"before fine-tuning")
+    ft_spec = _finetune_spec(source.spec.train, config)
+    t0 = time.perf_counter()
+    history = []
+    if config.finetune_epochs != 0:
+        result = train(model, data, ft_spec, runtime, seed=config.seed, on_epoch=lambda s: progress.print(
+            f"  fine-tune epoch {s.epoch}/{ft_spec.epochs}: train {s.train_acc:.4f}, val {s.val_acc:.4f}"))
+        history = [h.to_dict() for h in result.history]
+    finetune_seconds = time.perf_counter() - t0
+    model.eval()
+    after = measure_model(model, data, runtime)
+    channels_after = channel_counts(model)
+    summary = {
+        "source": {"label": source.label, "study": source.study.study_name if source.study else None,
+                   "trial": source.trial.number if source.trial else None, "arch": describe(source.spec.arch),
+                   "checkpoint": source.trial.user_attrs.get("checkpoint") if source.trial else str(config.model)},
+        "data": data.describe(), "device": runtime.describe(),
+        "target": {"kind": target.kind, "value": target.value, "description": target.describe(), "reached": log.reached,
+                   "mflops_kept": round(after["mflops"] / before["mflops"], 4),
+                   "params_kept": round(after["params"] / before["params"], 4)},
+        "pruned_val_accuracy": pruned_val,  # right after pruning, before fine-tuning: what the criterion kept
+        "importance": config.importance, "steps": config.steps, "global_pruning": config.global_pruning,
+        "round_to": round_to, "sparse_epochs": config.sparse_epochs,
+        "finetune": {"epochs": ft_spec.epochs if config.finetune_epochs != 0 else 0, "lr": ft_spec.lr,
+                     "history": history},
+        "before": before, "after": after,
+        "channels": [{"layer": k, "before": v, "after": channels_after.get(k, 0)} for k, v in channels_before.items()],
+        "seconds": {"prune": round(prune_seconds, 2), "finetune": round(finetune_seconds, 2),
+                    "total": round(time.perf_counter() - started, 2)},
+        "note": launch_bound_note(before, after), "created": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    saved_spec = TrialSpec(source.spec.arch, ft_spec)
+    save_model(out, saved_spec, model, source.history + log.history, shape)
+    write_summary(out, summary)
+    recorded = source.study is not None and config.record
+    linked = _record(source, out, after, summary, weighted_depth(model)) if recorded else None
+    progress.print("\n" + before_after_table(summary))
+    if summary["note"]:
+        progress.print(f"note: {summary['note']}")
+    progress.print(f"\nsaved: {out} (load with nasprune.load_model), {out / 'summary.md'}"
+                   + (f"; recorded as trial {linked} of study {source.study.study_name!r}" if linked is not None else ""))
+    progress.close()
+    return PruneResult(out, summary, linked)
