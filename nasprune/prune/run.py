@@ -24,7 +24,7 @@ from ..search.progress import Progress
 from ..search.study import STAMP_KEY
 from ..spec import TrainSpec, TrialSpec, describe
 from ..train import Runtime, evaluate, resolve_runtime, train
-from .channels import prune_channels, tp
+from .channels import PruneLog, prune_channels, tp
 from .config import PruneConfig, PruneResult
 from .graph import channel_counts
 from .source import Source, load_source
@@ -94,13 +94,12 @@ def _record(source: Source, out: Path, after: dict[str, Any], summary: dict[str,
     return study.get_trials(deepcopy=False)[-1].number
 
 
-def _sparse(model_ref: list, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
+def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
             progress: Progress) -> Callable:
-    """Sparse training before pruning: group-norm regularization on the gradients for ``sparse_epochs``."""
+    """Sparse training before pruning: group-norm regularization on the gradients for ``sparse_epochs``
+    (called with the pruner before its first step, while the model is still the one passed in)."""
 
     def prepare(pruner: object) -> None:
-        model = model_ref[0]
-
         def on_epoch(stats: Any) -> None:
             pruner.update_regularizer()
             progress.print(f"  sparse epoch {stats.epoch}/{config.sparse_epochs}: val {stats.val_acc:.4f}")
@@ -110,6 +109,58 @@ def _sparse(model_ref: list, data: DataSplits, spec: TrainSpec, config: PruneCon
         model.eval()
 
     return prepare
+
+
+def _prune(source: Source, data: DataSplits, config: PruneConfig, runtime: Runtime, round_to: int,
+           progress: Progress) -> tuple[nn.Module, PruneLog, float]:
+    """Prune the source model to the target; returns (model, log, validation accuracy before fine-tuning)."""
+    model, shape = source.model, data.input_shape
+    restore = (lambda m: m.to(memory_format=runtime.memory_format)) if runtime.channels_last else None
+    sparse = config.sparse_epochs > 0
+    model, log = prune_channels(
+        model, shape, config.target, config.importance, steps=config.steps, global_pruning=config.global_pruning,
+        round_to=round_to, gradients=_gradients(data, runtime, source.spec.train, config.gradient_batches, config.seed),
+        pruner_cls=tp.pruner.GroupNormPruner if sparse else None,
+        pruner_kwargs={"reg": config.sparse_reg} if sparse else None, after_increment=restore,
+        prepare=_sparse(model, data, source.spec.train, config, runtime, progress) if sparse else None)
+    normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
+    pruned_val = round(evaluate(model, data.val, normalize, runtime, data.streamed)[1], 5)
+    progress.print(f"  pruned in {len(log.trace)} increments: {count_macs(model, shape) / 1e6:.3f} MFLOPs, "
+                   f"{count_params(model):,} params, val {pruned_val:.4f} before fine-tuning")
+    return model, log, pruned_val
+
+
+def _finetune(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
+              progress: Progress) -> list[dict]:
+    """Fine-tune with the search's trainer; returns the per-epoch history (empty when skipped)."""
+    if config.finetune_epochs == 0:
+        return []
+    result = train(model, data, spec, runtime, seed=config.seed, on_epoch=lambda s: progress.print(
+        f"  fine-tune epoch {s.epoch}/{spec.epochs}: train {s.train_acc:.4f}, val {s.val_acc:.4f}"))
+    return [h.to_dict() for h in result.history]
+
+
+def _summary(source: Source, config: PruneConfig, **parts: Any) -> dict[str, Any]:
+    before, after, log = parts["before"], parts["after"], parts["log"]
+    target = config.target
+    return {
+        "source": {"label": source.label, "study": source.study.study_name if source.study else None,
+                   "trial": source.trial.number if source.trial else None, "arch": describe(source.spec.arch),
+                   "checkpoint": source.trial.user_attrs.get("checkpoint") if source.trial else str(config.model)},
+        "data": parts["data"].describe(), "device": parts["runtime"].describe(),
+        "target": {"kind": target.kind, "value": target.value, "description": target.describe(),
+                   "reached": log.reached, "mflops_kept": round(after["mflops"] / before["mflops"], 4),
+                   "params_kept": round(after["params"] / before["params"], 4)},
+        "pruned_val_accuracy": parts["pruned_val"],  # right after pruning, before fine-tuning: what the criterion kept
+        "importance": config.importance, "steps": config.steps, "global_pruning": config.global_pruning,
+        "round_to": parts["round_to"], "sparse_epochs": config.sparse_epochs,
+        "finetune": {"epochs": len(parts["history"]), "lr": parts["ft_spec"].lr, "history": parts["history"]},
+        "before": before, "after": after,
+        "channels": [{"layer": k, "before": v, "after": parts["channels_after"].get(k, 0)}
+                     for k, v in parts["channels_before"].items()],
+        "seconds": parts["seconds"], "note": launch_bound_note(before, after),
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
 
 
 def prune(config: PruneConfig) -> PruneResult:
@@ -129,62 +180,24 @@ def prune(config: PruneConfig) -> PruneResult:
     out = _out_dir(config, source)
     data = place_data(source.data, runtime.device, config.placement)
     progress = Progress(config.progress, 1, 0)
-    model = source.model.to(runtime.device, memory_format=runtime.memory_format)
-    shape, target = data.input_shape, config.target
+    source.model.to(runtime.device, memory_format=runtime.memory_format)
     round_to = config.round_to or (8 if runtime.device.type == "cuda" else 1)
     progress.print(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}")
-    before = measure_model(model, data, runtime)
-    channels_before = channel_counts(model)
-    progress.print(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, "
-                   f"{before['params']:,} params; pruning to {target.describe()} by {config.importance} importance")
-    restore = (lambda m: m.to(memory_format=runtime.memory_format)) if runtime.channels_last else None
-    model_ref = [model]
-    prepare = _sparse(model_ref, data, source.spec.train, config, runtime, progress) if config.sparse_epochs else None
+    before, channels_before = measure_model(source.model, data, runtime), channel_counts(source.model)
+    progress.print(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, {before['params']:,} "
+                   f"params; pruning to {config.target.describe()} by {config.importance} importance")
     t0 = time.perf_counter()
-    model, log = prune_channels(
-        model, shape, target, config.importance, steps=config.steps, global_pruning=config.global_pruning,
-        round_to=round_to, gradients=_gradients(data, runtime, source.spec.train, config.gradient_batches, config.seed),
-        pruner_cls=tp.pruner.GroupNormPruner if config.sparse_epochs else None,
-        pruner_kwargs={"reg": config.sparse_reg} if config.sparse_epochs else None,
-        after_increment=restore, prepare=prepare)
-    prune_seconds = time.perf_counter() - t0
-    normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
-    pruned_val = round(evaluate(model, data.val, normalize, runtime, data.streamed)[1], 5)  # before fine-tuning
-    progress.print(f"  pruned in {prune_seconds:.1f} s ({len(log.trace)} increments): "
-                   f"{count_macs(model, shape) / 1e6:.3f} MFLOPs, {count_params(model):,} params, val {pruned_val:.4f} "
-                   f"before fine-tuning")
+    model, log, pruned_val = _prune(source, data, config, runtime, round_to, progress)
+    t1 = time.perf_counter()
     ft_spec = _finetune_spec(source.spec.train, config)
-    t0 = time.perf_counter()
-    history = []
-    if config.finetune_epochs != 0:
-        result = train(model, data, ft_spec, runtime, seed=config.seed, on_epoch=lambda s: progress.print(
-            f"  fine-tune epoch {s.epoch}/{ft_spec.epochs}: train {s.train_acc:.4f}, val {s.val_acc:.4f}"))
-        history = [h.to_dict() for h in result.history]
-    finetune_seconds = time.perf_counter() - t0
-    model.eval()
-    after = measure_model(model, data, runtime)
-    channels_after = channel_counts(model)
-    summary = {
-        "source": {"label": source.label, "study": source.study.study_name if source.study else None,
-                   "trial": source.trial.number if source.trial else None, "arch": describe(source.spec.arch),
-                   "checkpoint": source.trial.user_attrs.get("checkpoint") if source.trial else str(config.model)},
-        "data": data.describe(), "device": runtime.describe(),
-        "target": {"kind": target.kind, "value": target.value, "description": target.describe(), "reached": log.reached,
-                   "mflops_kept": round(after["mflops"] / before["mflops"], 4),
-                   "params_kept": round(after["params"] / before["params"], 4)},
-        "pruned_val_accuracy": pruned_val,  # right after pruning, before fine-tuning: what the criterion kept
-        "importance": config.importance, "steps": config.steps, "global_pruning": config.global_pruning,
-        "round_to": round_to, "sparse_epochs": config.sparse_epochs,
-        "finetune": {"epochs": ft_spec.epochs if config.finetune_epochs != 0 else 0, "lr": ft_spec.lr,
-                     "history": history},
-        "before": before, "after": after,
-        "channels": [{"layer": k, "before": v, "after": channels_after.get(k, 0)} for k, v in channels_before.items()],
-        "seconds": {"prune": round(prune_seconds, 2), "finetune": round(finetune_seconds, 2),
-                    "total": round(time.perf_counter() - started, 2)},
-        "note": launch_bound_note(before, after), "created": _dt.datetime.now().isoformat(timespec="seconds"),
-    }
-    saved_spec = TrialSpec(source.spec.arch, ft_spec)
-    save_model(out, saved_spec, model, source.history + log.history, shape)
+    history = _finetune(model, data, ft_spec, config, runtime, progress)
+    seconds = {"prune": round(t1 - t0, 2), "finetune": round(time.perf_counter() - t1, 2)}
+    after = measure_model(model.eval(), data, runtime)
+    seconds["total"] = round(time.perf_counter() - started, 2)
+    summary = _summary(source, config, before=before, after=after, log=log, data=data, runtime=runtime,
+                       pruned_val=pruned_val, round_to=round_to, ft_spec=ft_spec, history=history, seconds=seconds,
+                       channels_before=channels_before, channels_after=channel_counts(model))
+    save_model(out, TrialSpec(source.spec.arch, ft_spec), model, source.history + log.history, data.input_shape)
     write_summary(out, summary)
     recorded = source.study is not None and config.record
     linked = _record(source, out, after, summary, weighted_depth(model)) if recorded else None
