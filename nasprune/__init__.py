@@ -25,6 +25,7 @@ from .errors import (
 from .measure import Cost, count_macs, count_params, measure, measure_latency
 from .nn import build_model, weighted_depth
 from .prune import PruneConfig, PruneResult, prune
+from .report import ReportConfig, ReportResult, report
 from .search import SearchConfig, SearchResult, search
 from .space import SearchSpace, fixed_spec, load_space, sample_spec
 from .spec import ArchSpec, StageSpec, TrainSpec, TrialSpec, describe
@@ -42,6 +43,7 @@ __all__ = [
     "save_model", "load_model",
     "SearchConfig", "SearchResult", "search",
     "PruneConfig", "PruneResult", "prune",
+    "ReportConfig", "ReportResult", "report",
     "NaspruneError", "ConfigError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
     "CandidateError", "DivergedError",
 ]

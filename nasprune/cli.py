@@ -244,6 +244,35 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write a study's report: plots, tables, CSV (Markdown and HTML)",
+                       description="Write RESULTS_DIR/STUDY/report/: report.md, a self-contained report.html (images "
+                                   "embedded), the PNG plots (Pareto fronts, history, importance, depth, width, "
+                                   "training curves, pruning) and trials.csv (one row per trial, every spec field).")
+    p.add_argument("--study", required=True, metavar="NAME", help="a study made by nasprune search")
+    p.add_argument("--storage", metavar="URL|FILE", help="the study's storage (default: RESULTS_DIR/STUDY/study.journal)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
+    p.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: RESULTS_DIR/STUDY/report)")
+    p.add_argument("--top", type=int, default=10, metavar="K", help="trials in the top-k table and curves (default: 10)")
+    p.add_argument("--no-test", action="store_true",
+                   help="do not evaluate the winners on the test split (their test accuracy is then not shown)")
+    p.add_argument("--device", default="auto", help="for evaluating the winners: auto, cpu, cuda (default: auto)")
+
+
+def _add_dashboard(sub: argparse._SubParsersAction) -> None:
+    from .dashboard import DEFAULT_HOST, DEFAULT_PORT
+
+    p = sub.add_parser("dashboard", help="open a study in optuna-dashboard (needs the [dashboard] extra)",
+                       description="Serve optuna-dashboard on the study's storage and artifact store, with a study "
+                                   "note saying what was searched. Needs pip install -e '.[dashboard]'.")
+    p.add_argument("--study", required=True, metavar="NAME", help="a study made by nasprune search")
+    p.add_argument("--storage", metavar="URL|FILE", help="the study's storage (default: RESULTS_DIR/STUDY/study.journal)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help=f"address to listen on (default: {DEFAULT_HOST}, this machine only; 0.0.0.0 exposes it)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default: {DEFAULT_PORT}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nasprune", description="Find compact, accurate networks for your data (architecture "
                                                   "search with Optuna), then prune their redundant channels.")
@@ -253,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(sub)
     _add_prune(sub)
     _add_eval(sub)
+    _add_report(sub)
+    _add_dashboard(sub)
     _add_show(sub)
     return parser
 
@@ -326,12 +357,30 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import ReportConfig, report
+
+    result = report(ReportConfig(study=args.study, storage=args.storage, results_dir=args.results_dir, out=args.out,
+                                 top=args.top, test=not args.no_test, device=args.device))
+    print(f"nasprune report: {len(result.files)} files in {result.out} ({result.seconds:.1f} s): "
+          f"{result.out / 'report.html'} (open it in a browser), report.md, trials.csv")
+    return 0
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    from .dashboard import dashboard
+
+    dashboard(args.study, args.storage, args.results_dir, args.host, args.port)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nasprune`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     # warnings of the library (a damaged cache rebuilt, a CUDA graph that fell back to eager) go to stderr
     logging.basicConfig(level=logging.WARNING, format="nasprune: %(levelname)s: %(message)s")
-    commands = {"search": _run_search, "prune": _run_prune, "eval": _run_eval, "show": _run_show}
+    commands = {"search": _run_search, "prune": _run_prune, "eval": _run_eval, "report": _run_report,
+                "dashboard": _run_dashboard, "show": _run_show}
     try:
         return commands[args.command](args)
     except NaspruneError as exc:

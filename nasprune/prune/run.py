@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import optuna
 import torch
-from optuna.trial import TrialState
 from torch import nn
 
+from .._optuna import quiet_optuna
+from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import BatchAugment, DataSplits, Normalizer, train_batches
 from ..data.placement import place_data
@@ -90,8 +90,13 @@ def _record(source: Source, out: Path, after: dict[str, Any], summary: dict[str,
              "val_accuracy": after["val_accuracy"], "test_accuracy": after["test_accuracy"],
              "importance": summary["importance"], "target": summary["target"]["description"], "outcome": "complete",
              "spec": source.spec.to_dict()}
-    study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=values, user_attrs=attrs))
-    return study.get_trials(deepcopy=False)[-1].number
+    with quiet_optuna():
+        linked = study.ask()  # running until told: artifacts can only be attached to an unfinished trial
+        for key, value in attrs.items():
+            linked.set_user_attr(key, value)
+        upload_files(artifact_store(source.study_dir), sorted(out.iterdir()), linked)
+        study.tell(linked, values)
+    return linked.number
 
 
 def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 from torch import nn
 
 from ..checkpoint import load_model, load_pruning
-from ..data import DataOptions, DataSplits, load_data
+from ..data import DataSplits, load_data
 from ..errors import StudyError
-from ..search.study import STAMP_KEY, default_storage_path, open_storage
+from ..search.study import default_storage_path, load_study_data, open_storage
 from ..search.winners import pareto_winners
 from ..spec import TrialSpec
 from .config import PruneConfig
@@ -34,10 +33,14 @@ class Source:
     default_name: str
     study: optuna.Study | None = None
     trial: optuna.trial.FrozenTrial | None = None
+    storage: optuna.storages.BaseStorage | None = None  # the study's storage (to attach artifacts to trials)
+    study_dir: Path | None = None  # RESULTS_DIR/STUDY
 
 
-def open_existing_study(name: str, storage: str | None, results_dir: Path) -> optuna.Study:
-    """Load a study made by ``nasprune search``; a missing one is a one-line error naming where it looked."""
+def open_existing_study(name: str, storage: str | None, results_dir: Path
+                        ) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """Load a study made by ``nasprune search`` and its storage; a missing one is a one-line error naming
+    where it looked."""
     where = storage or str(default_storage_path(results_dir / name))
     if storage is None and not Path(where).is_file():
         raise StudyError(f"no study {name!r}: {where} does not exist; run nasprune search --study {name} first, "
@@ -46,7 +49,7 @@ def open_existing_study(name: str, storage: str | None, results_dir: Path) -> op
     if name not in optuna.get_all_study_names(backend):
         known = ", ".join(optuna.get_all_study_names(backend)) or "none"
         raise StudyError(f"no study {name!r} in {where} (studies there: {known})")
-    return optuna.load_study(study_name=name, storage=backend)
+    return optuna.load_study(study_name=name, storage=backend), backend
 
 
 def _is_search_trial(t: optuna.trial.FrozenTrial) -> bool:
@@ -72,18 +75,6 @@ def _pick(study: optuna.Study, config: PruneConfig) -> optuna.trial.FrozenTrial:
     return front[0]
 
 
-def _study_data(study: optuna.Study, config: PruneConfig) -> DataSplits:
-    stamp: dict[str, Any] = study.user_attrs.get(STAMP_KEY) or {}
-    if "data" not in stamp:
-        raise StudyError(f"study {study.study_name!r} was not made by nasprune search (it does not say its data)")
-    options = DataOptions(
-        val_fraction=stamp["val_fraction"], test_fraction=stamp["test_fraction"],
-        image_size=tuple(stamp["image_size"]) if stamp.get("image_size") else None, augment=stamp["augment"],
-        skip_broken_images=stamp["skip_broken_images"], download=config.data_options.download,
-        cache=config.data_options.cache)
-    return load_data(stamp["data"], options, seed=stamp["seed"])
-
-
 def load_source(config: PruneConfig) -> Source:
     """The model, its spec and pruning history, and the data it is judged on (the study's split)."""
     if config.model is not None:
@@ -91,11 +82,12 @@ def load_source(config: PruneConfig) -> Source:
         data = load_data(config.data, config.data_options, seed=config.seed)
         folder = Path(config.model)
         return Source(spec, model, load_pruning(folder), data, str(folder), folder.name)
-    study = open_existing_study(config.study, config.storage, config.results_dir)
+    study, storage = open_existing_study(config.study, config.storage, config.results_dir)
     trial = _pick(study, config)
     checkpoint = trial.user_attrs.get("checkpoint")
     if not checkpoint:
         raise StudyError(f"trial {trial.number} of study {study.study_name!r} has no saved weights to prune")
     spec, model = load_model(checkpoint)
-    return Source(spec, model, load_pruning(Path(checkpoint)), _study_data(study, config), f"trial {trial.number}",
-                  f"trial{trial.number}", study, trial)
+    data = load_study_data(study, config.data_options.download, config.data_options.cache)
+    return Source(spec, model, load_pruning(Path(checkpoint)), data, f"trial {trial.number}", f"trial{trial.number}",
+                  study, trial, storage, config.results_dir / config.study)

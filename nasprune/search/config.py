@@ -57,6 +57,7 @@ class SearchConfig:
     gpus: tuple[int, ...] | None = None  # GPUs to spread the workers over (CUDA indices); None: --device's
     timeout: float | None = None  # seconds; stop starting new trials after this long
     latency: bool = True  # measure batch-1 latency of every candidate
+    artifacts: bool = True  # also store each completed trial's model as Optuna artifacts (the dashboard's downloads)
     progress: bool = True  # progress bar and one line per trial (Optuna's own per-trial log is always off)
     max_failures: int = 5  # stop the search after this many failed trials in a row
 

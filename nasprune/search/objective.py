@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 import torch
 
+from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import DataSplits
 from ..errors import CandidateError, DivergedError, NaspruneError
@@ -49,6 +50,16 @@ def _first_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}".rstrip(": ")
 
 
+def _store_curve(trial: optuna.Trial, history: list[dict]) -> None:
+    """Per-epoch validation accuracy as intermediate values, for the dashboard's curves, in a multi-objective
+    study, where ``trial.report`` is refused (optuna#3450). Only for trials that complete: Optuna's TPE sampler
+    fails on a pruned multi-objective trial with intermediate values (it asks the study for its single
+    direction), so stopped trials keep their curve in the ``history`` attribute alone."""
+    storage = trial.study._storage  # noqa: SLF001 - the storage API is the only way past trial.report's refusal
+    for row in history:
+        storage.set_trial_intermediate_value(trial._trial_id, row["epoch"] - 1, row["val_acc"])  # noqa: SLF001
+
+
 @dataclass
 class Objective:
     """Callable for ``study.optimize``: returns (val_accuracy, cost) or val_accuracy."""
@@ -65,6 +76,7 @@ class Objective:
     max_params: int | None = None
     budget: int | None = None  # trials the whole study may finish (across workers)
     latency: bool = True
+    artifacts: bool = True  # upload each completed trial's saved model as Optuna artifacts
     on_epoch: Callable[[int, EpochStats, int], None] | None = None  # (trial number, stats, epochs) for progress
 
     def spec_for(self, trial: optuna.Trial) -> TrialSpec:
@@ -114,12 +126,13 @@ class Objective:
         except NaspruneError as exc:
             raise CandidateError(f"invalid candidate: {exc}") from None
         arch = spec.arch
-        trial.set_user_attr("spec", spec.to_dict())
+        # short, scannable attributes first: the dashboard lists them in the order they were set
         trial.set_user_attr("arch", describe(arch))
         for key, value in (("block", arch.block), ("norm", arch.norm), ("act", arch.act),
                            ("stages", len(arch.stages)), ("repeats", list(arch.repeats)),
                            ("widths", list(arch.widths))):
             trial.set_user_attr(key, value)
+        trial.set_user_attr("spec", spec.to_dict())  # the record any later stage rebuilds the network from
         torch.manual_seed(self.seed + trial.number)
         try:
             model = build_model(arch)
@@ -158,6 +171,10 @@ class Objective:
             raise optuna.TrialPruned(result.stopped)
         directory = save_model(trial_dir(self.study_dir, trial.number), spec, model)
         trial.set_user_attr("checkpoint", str(directory))
+        if self.artifacts:  # the dashboard shows them on the trial's page, for download
+            upload_files(artifact_store(self.study_dir), sorted(directory.iterdir()), trial)
+        if self.objectives != "accuracy":
+            _store_curve(trial, history)
         self._end(trial, started, "complete")
         if self.objectives == "accuracy":
             return final.val_acc

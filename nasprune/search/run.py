@@ -169,7 +169,7 @@ def optimize(s: _Setup, progress: Progress, workers_per_device: int = 1) -> None
     objective = Objective(space=s.space, data=data, runtime=s.runtime, study_dir=s.study_dir, epochs=s.epochs,
                           seed=config.seed, objectives=config.objectives, rules=s.rules, max_mflops=config.max_mflops,
                           max_params=config.max_params, budget=config.trials, latency=config.latency,
-                          on_epoch=progress.epoch)
+                          artifacts=config.artifacts, on_epoch=progress.epoch)
     remaining = config.trials - finished_count(study, include_running=True)
     if remaining <= 0:
         return

@@ -16,9 +16,10 @@ import optuna
 from optuna.trial import TrialState
 
 from .._optuna import quiet_optuna
+from ..data import DataOptions, DataSplits, load_data
 from ..errors import StudyError
 
-__all__ = ["open_storage", "open_study", "existing_trials", "default_storage_path", "fail_dead_trials",
+__all__ = ["open_storage", "open_study", "existing_trials", "default_storage_path", "fail_dead_trials", "load_study_data",
            "finished_count", "budget_taken_before", "counts_by_outcome", "worker_id", "STAMP_KEY"]
 
 STAMP_KEY = "nasprune"
@@ -161,3 +162,17 @@ def open_study(name: str, storage: optuna.storages.BaseStorage, where: str, dire
         with quiet_optuna():
             study.set_metric_names(list(metric_names))
     return study, resumed
+
+
+def load_study_data(study: optuna.Study, download: bool = False, cache: bool = True) -> DataSplits:
+    """The data set of a study, split exactly as its search split it (source, fractions, resize,
+    augmentation and seed come from the study's record)."""
+    stamp: dict[str, Any] = study.user_attrs.get(STAMP_KEY) or {}
+    if "data" not in stamp:
+        raise StudyError(f"study {study.study_name!r} was not made by nasprune search (it does not say its data)")
+    options = DataOptions(
+        val_fraction=stamp["val_fraction"], test_fraction=stamp["test_fraction"],
+        image_size=tuple(stamp["image_size"]) if stamp.get("image_size") else None,
+        augment=stamp.get("augment", "auto"), skip_broken_images=stamp.get("skip_broken_images", False),
+        download=download, cache=cache)
+    return load_data(stamp["data"], options, seed=stamp["seed"])

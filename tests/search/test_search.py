@@ -50,6 +50,8 @@ def test_tiny_search_end_to_end(tmp_path, tiny_space):
                 "wall_seconds", "checkpoint", "worker", "block", "repeats", "widths"} <= set(a)
         assert len(a["history"]) == 2 and set(a["history"][0]) >= {"train_acc", "train_loss", "val_acc", "val_loss"}
         assert t.values[0] == pytest.approx(a["history"][-1]["val_acc"], abs=1e-5) and t.values[1] == pytest.approx(a["mflops"], rel=1e-3)
+        # per-epoch validation accuracy as intermediate values (steps from 0), for the dashboard's curves
+        assert t.intermediate_values == pytest.approx({h["epoch"] - 1: h["val_acc"] for h in a["history"]})
         # any trial can be rebuilt exactly from its stored spec
         rebuilt = nasprune.build_model(nasprune.TrialSpec.from_dict(a["spec"]).arch)
         assert nasprune.count_params(rebuilt) == a["params"]

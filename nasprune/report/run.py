@@ -1,0 +1,184 @@
+"""``nasprune report`` as a function: a study's results as Markdown, self-contained HTML, PNGs and a CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from scipy.stats import spearmanr
+
+from ..checkpoint import atomic_write
+from ..data.placement import place_data
+from ..errors import ConfigError
+from ..prune.source import open_existing_study
+from ..prune.summary import comparison_rows
+from ..search.progress import human_count
+from ..search.study import STAMP_KEY, counts_by_outcome, load_study_data
+from ..search.winners import evaluate_on_test, pareto_winners, winner_row
+from ..train import resolve_runtime
+from . import plots
+from .collect import TrialRecord, collect, csv_rows
+from .render import Section, Table, to_html, to_markdown
+
+__all__ = ["ReportConfig", "ReportResult", "report"]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Settings of ``nasprune report``."""
+
+    study: str
+    storage: str | None = None
+    results_dir: Path = Path("results")
+    out: Path | None = None  # default: RESULTS_DIR/STUDY/report
+    top: int = 10  # trials in the top-k table and the training curves
+    test: bool = True  # evaluate the winners on the test split (the report's only use of it)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.top < 1:
+            raise ConfigError(f"top must be >= 1 (got {self.top})")
+        object.__setattr__(self, "results_dir", Path(self.results_dir))
+
+
+@dataclass
+class ReportResult:
+    out: Path  # the report folder
+    files: list[Path]  # report.md, report.html, trials.csv, the PNGs
+    seconds: float
+
+
+def _f(value: float | None, fmt: str = "{:.4f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _overview(study: optuna.Study, records: list[TrialRecord]) -> Section:
+    stamp: dict[str, Any] = study.user_attrs.get(STAMP_KEY) or {}
+    counts = counts_by_outcome(study)
+    linked = sum(not r.searched for r in records)
+    budgets = ", ".join(f"{k} <= {v:g}" for k, v in (("MFLOPs", stamp.get("max_mflops")),
+                                                    ("params", stamp.get("max_params"))) if v) or "none"
+    return Section("What was searched", [
+        f"Study `{study.study_name}`: space `{stamp.get('space')}` ({stamp.get('space_file')}), data "
+        f"`{stamp.get('data')}` (validation {stamp.get('val_fraction')}, test {stamp.get('test_fraction')} of the "
+        f"images where the data has no split of its own; seed {stamp.get('seed')}), {stamp.get('epochs')} epochs per "
+        f"trial, objectives {stamp.get('objectives')}, budgets: {budgets}.",
+        f"Trials: {counts['complete'] - linked} completed, {counts['pruned']} stopped early or rejected, "
+        f"{counts['failed']} failed, {counts['running']} running" + (f"; {linked} pruned models linked" if linked else "")
+        + ". MFLOPs are millions of multiply-adds per image (fvcore).",
+    ])
+
+
+def _winners(study: optuna.Study, config: ReportConfig, records: list[TrialRecord]) -> Section:
+    rows = [winner_row(t) for t in pareto_winners(study)]
+    note = "not measured (--no-test)"
+    if config.test and rows:
+        runtime = resolve_runtime(config.device)
+        problems = evaluate_on_test(rows, place_data(load_study_data(study), runtime.device), runtime)
+        note = "measured now on the held-out test split, the report's only use of it" + (
+            f" ({'; '.join(problems)})" if problems else "")
+    table = Table(["trial", "val acc", "test acc", "MFLOPs", "params", "depth", "architecture"],
+                  [[str(r["trial"]), _f(r["val_accuracy"]), _f(r["test_accuracy"]), _f(r["mflops"], "{:.3f}"),
+                    human_count(r["params"]), str(r.get("depth") or "-"), r["arch"] or "-"] for r in rows])
+    top = sorted((r for r in records if r.state == "complete" and r.searched), key=lambda r: -r.val_acc)[:config.top]
+    table_top = Table(["trial", "val acc", "train acc", "MFLOPs", "params", "depth", "architecture"],
+                      [[str(r.number), _f(r.val_acc), _f(r.train_acc), _f(r.mflops, "{:.3f}"), human_count(r.params),
+                        str(r.depth or "-"), r.arch or "-"] for r in top])
+    return Section("Winners", [f"The Pareto front (test accuracy {note}), then the {len(top)} most accurate "
+                               f"trials by validation accuracy."], [table, table_top])
+
+
+def _depth_findings(records: list[TrialRecord]) -> list[str]:
+    """Rank correlations of depth with accuracy and with the generalization gap, per block type."""
+    lines = []
+    done = [r for r in records if r.state == "complete" and r.searched and r.depth is not None]
+    for block in sorted({r.block for r in done if r.block}):
+        group = [r for r in done if r.block == block]
+        if len(group) < 4 or len({r.depth for r in group}) < 2:
+            continue
+        acc = spearmanr([r.depth for r in group], [r.val_acc for r in group]).statistic
+        gaps = [(r.depth, r.gap) for r in group if r.gap is not None]
+        gap = spearmanr(*zip(*gaps, strict=True)).statistic if len(gaps) >= 4 else float("nan")
+        trend = "more accurate" if acc > 0.3 else "less accurate" if acc < -0.3 else "about as accurate"
+        lines.append(f"`{block}` ({len(group)} trials, depth {min(r.depth for r in group)}-"
+                     f"{max(r.depth for r in group)}): deeper networks were {trend} (Spearman rank correlation of "
+                     f"depth with validation accuracy {acc:+.2f}; with the train-validation gap {gap:+.2f}).")
+    return lines or ["Too few completed trials per block type to say (at least 4 of different depths are needed)."]
+
+
+def _pruning(study_dir: Path, out: Path) -> list[Section]:
+    sections = []
+    for path in sorted((study_dir / "pruned").glob("*/summary.json")):
+        summary = json.loads(path.read_text())
+        rows = comparison_rows(summary["before"], summary["after"])
+        image = plots.channels_plot(summary, out / f"channels-{path.parent.name}.png")
+        sections.append(Section(
+            f"Pruned: {path.parent.name}",
+            [f"{summary['source']['label']} ({summary['source']['arch']}), {summary['target']['description']} by "
+             f"`{summary['importance']}` importance; validation accuracy right after pruning "
+             f"{summary['pruned_val_accuracy']:.4f}, then {summary['finetune']['epochs']} fine-tuning epochs."
+             + (f" Note: {summary['note']}." if summary.get("note") else "")],
+            [Table(["measure", "before", "after", "change"], [[r["measure"], r["before"], r["after"], r["change"]]
+                                                               for r in rows])],
+            [image] if image else [], level=3))
+    return sections
+
+
+def report(config: ReportConfig) -> ReportResult:
+    """Write the report of a study to ``RESULTS_DIR/STUDY/report/``: ``report.md``, ``report.html`` (images
+    embedded), the PNG plots and ``trials.csv`` (one row per trial, with every spec field)."""
+    started = time.perf_counter()
+    study, _ = open_existing_study(config.study, config.storage, config.results_dir)
+    study_dir = config.results_dir / config.study
+    out = Path(config.out) if config.out else study_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    records = collect(study)
+    header, rows = csv_rows(records)
+
+    def write_csv(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(out / "trials.csv", write_csv)
+    figure = {name: draw for name, draw in (
+        ("pareto-mflops", plots.pareto_plot(records, "mflops", out / "pareto-mflops.png")),
+        ("pareto-params", plots.pareto_plot(records, "params", out / "pareto-params.png")),
+        ("history", plots.history_plot(records, out / "history.png")),
+        ("importance", plots.importance_plot(study, out / "importance.png")),
+        ("depth", plots.depth_plot(records, out / "depth.png")),
+        ("repeats", plots.repeats_plot(records, out / "repeats.png")),
+        ("width", plots.width_plot(records, out / "width.png")),
+        ("curves", plots.curves_plot(records, config.top, out / "curves.png")))}
+    have = lambda *names: [figure[n] for n in names if figure[n]]  # noqa: E731
+    sections = [
+        _overview(study, records), _winners(study, config, records),
+        Section("Accuracy against cost", ["Every completed trial; the black line is the Pareto front, labelled "
+                                          "with trial numbers."], images=have("pareto-mflops", "pareto-params")),
+        Section("How the search went", ["Validation accuracy in the order the trials ran, and which searched "
+                                        "parameters mattered most for it."], images=have("history", "importance")),
+        Section("Does depth help here?", _depth_findings(records) + [
+            "Left: accuracy against depth. Right: the gap between training and validation accuracy; a gap that "
+            "grows with depth points at overfitting, low accuracy at any gap at optimization trouble (plain "
+            "networks without normalization are the classic case). Then accuracy against the blocks per stage "
+            "and against width."], images=have("depth", "repeats", "width")),
+        Section("Training curves", [], images=have("curves")),
+    ]
+    pruned = _pruning(study_dir, out)
+    if pruned:
+        sections.append(Section("Pruning", ["Models pruned with `nasprune prune` from this study's trials."]))
+        sections += pruned
+    sections.append(Section("Files", ["`trials.csv`: one row per trial with its outcome, costs, the full spec "
+                                      "(`spec.*`) and the sampled parameters (`param.*`)."]))
+    title = f"nasprune report: {study.study_name}"
+    atomic_write(out / "report.md", lambda tmp: tmp.write_text(to_markdown(title, sections)))
+    atomic_write(out / "report.html", lambda tmp: tmp.write_text(to_html(title, sections)))
+    images = [img for s in sections for img in s.images]
+    return ReportResult(out, [out / "report.md", out / "report.html", out / "trials.csv", *images],
+                        time.perf_counter() - started)

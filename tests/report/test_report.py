@@ -1,0 +1,95 @@
+"""nasprune report on a small study with a baseline and a pruned model."""
+
+import base64
+import csv
+import re
+
+import optuna
+import pytest
+
+from nasprune import PruneConfig, ReportConfig, SearchConfig, StudyError, prune, report, search
+from nasprune.cli import main
+from nasprune.search.study import open_storage
+
+SPACE = """\
+architecture:
+  stem_channels: 8
+  block: {choices: [plain, basic]}
+  norm: {choices: [batch, none]}
+  stages: {count: {low: 1, high: 2}, repeats: {low: 1, high: 3}, channels: {choices: [8, 16]}}
+training: {epochs: 2, batch_size: 64, lr: 0.1}
+"""
+PRESET = "name: mini\narchitecture:\n  block: basic\n  stages: {repeats: [1], channels: [8]}\n"
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    (root / "space.yaml").write_text(SPACE)
+    (root / "mini.yaml").write_text(PRESET)
+    search(SearchConfig(space=str(root / "space.yaml"), trials=6, results_dir=root / "results", progress=False,
+                        latency=False, study="r", baselines=(str(root / "mini.yaml"),)))
+    prune(PruneConfig(study="r", results_dir=root / "results", finetune_epochs=1, progress=False, name="half"))
+    result = report(ReportConfig(study="r", results_dir=root / "results"))
+    return root, result
+
+
+def test_every_file_is_written(made):
+    _, result = made
+    out = result.out
+    names = {p.name for p in result.files}
+    assert {"report.md", "report.html", "trials.csv", "pareto-mflops.png", "pareto-params.png", "history.png",
+            "depth.png", "repeats.png", "width.png", "curves.png", "channels-half.png"} <= names
+    assert all((out / name).stat().st_size > 1000 for name in names if name.endswith(".png"))
+    assert result.seconds < 30
+
+
+def test_the_csv_has_one_row_per_trial_with_the_spec(made):
+    root, result = made
+    study = optuna.load_study(study_name="r", storage=open_storage(root / "results" / "r" / "study.journal"))
+    with (result.out / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["number"]) for r in rows] == [t.number for t in study.trials]
+    header = rows[0].keys()
+    assert {"spec.arch.block", "spec.arch.norm", "spec.arch.stages", "spec.train.lr", "mflops", "depth",
+            "val_accuracy", "outcome"} <= set(header)
+    assert any(k.startswith("param.") for k in header)
+    complete = [r for r in rows if r["state"] == "complete" and not r["pruned_from"]]
+    assert all(r["spec.arch.block"] in ("plain", "basic") and float(r["mflops"]) > 0 for r in complete)
+    assert sum(bool(r["baseline"]) for r in rows) == 1 and sum(bool(r["pruned_from"]) for r in rows) == 1
+
+
+def test_the_html_is_self_contained(made):
+    _, result = made
+    page = (result.out / "report.html").read_text()
+    images = re.findall(r"<img [^>]*src='([^']+)'", page)
+    pngs = [p for p in result.files if p.suffix == ".png"]
+    assert len(images) == len(pngs) and all(src.startswith("data:image/png;base64,") for src in images)
+    assert base64.b64decode(images[0].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in page and "https://" not in page  # nothing to fetch: opens offline
+
+
+def test_the_markdown_answers_the_questions(made):
+    _, result = made
+    text = (result.out / "report.md").read_text()
+    for heading in ("## What was searched", "## Winners", "## Accuracy against cost", "## Does depth help here?",
+                    "## Training curves", "## Pruning", "### Pruned: half"):
+        assert heading in text
+    assert re.search(r"\| \d+ \| 0\.\d{4} \| 0\.\d{4} \|", text)  # winners with test accuracy
+    assert "Spearman" in text or "Too few completed trials" in text
+    assert "![pareto-mflops](pareto-mflops.png)" in text
+
+
+def test_command_line(made, capsys):
+    root, _ = made
+    assert main(["report", "--study", "r", "--results-dir", str(root / "results"), "--no-test",
+                 "--out", str(root / "again")]) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert "| - |" in (root / "again" / "report.md").read_text().split("## Accuracy")[0]  # no test accuracy
+    assert main(["report", "--study", "nope", "--results-dir", str(root / "results")]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
+
+
+def test_a_missing_study_is_an_error(tmp_path):
+    with pytest.raises(StudyError, match="no study 'x'"):
+        report(ReportConfig(study="x", results_dir=tmp_path))
