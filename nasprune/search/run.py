@@ -280,5 +280,7 @@ def _print_result(progress: Progress, result: SearchResult, config: SearchConfig
                        f"{best['mflops']} MFLOPs, {human_count(best['params'])} params")
     progress.print(f"saved: {result.summary_path} (winners), {result.study_dir / 'trials'} (weights), "
                    f"{result.storage} (study)")
-    if "://" not in result.storage:
-        progress.print(f"look:  optuna-dashboard {result.storage}")
+    default_place = Path(result.storage) == default_storage_path(result.study_dir)
+    where = "" if default_place and config.results_dir == Path("results") else (
+        f" --results-dir {config.results_dir}" if default_place else f" --storage {result.storage}")
+    progress.print(f"look:  nasprune report --study {result.study_name}{where}   (or: nasprune dashboard ...)")
