@@ -170,12 +170,12 @@ def depth_plot(records: list[TrialRecord], path: Path) -> Path | None:
     left.set_xlabel("depth (weighted layers)")
     left.set_ylabel("validation accuracy")
     left.set_title("Accuracy against depth", fontsize=10)
-    _legends(left, done)
     _scatter(right, done, "depth", "gap")
     right.axhline(0, color="grey", lw=0.8)
     right.set_xlabel("depth (weighted layers)")
     right.set_ylabel("train - validation accuracy (last epoch)")
     right.set_title("Generalization gap against depth (overfitting shows above 0)", fontsize=10)
+    _legends(right, done)  # right of the last panel: between the panels it would cover the second one
     return _save(fig, path)
 
 
