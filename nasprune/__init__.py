@@ -7,10 +7,12 @@ The public API in one import::
     result = nasprune.search(nasprune.SearchConfig())   # what `nasprune search` does
     spec, model = nasprune.load_model(result.best["checkpoint"])
     pruned = nasprune.prune(nasprune.PruneConfig(study=result.study_name))   # what `nasprune prune` does
+    verdict = nasprune.diagnose(nasprune.DiagnoseConfig(study=result.study_name, trial=3))  # `nasprune diagnose`
 """
 
 from .checkpoint import load_model, save_model
 from .data import DataSplits, load_data
+from .diagnose import DiagnoseConfig, DiagnoseResult, Diagnosis, diagnose
 from .errors import (
                      CandidateError,
                      CheckpointError,
@@ -44,6 +46,7 @@ __all__ = [
     "SearchConfig", "SearchResult", "search",
     "PruneConfig", "PruneResult", "prune",
     "ReportConfig", "ReportResult", "report",
+    "DiagnoseConfig", "DiagnoseResult", "Diagnosis", "diagnose",
     "NaspruneError", "ConfigError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
     "CandidateError", "DivergedError",
 ]

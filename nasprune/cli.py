@@ -162,6 +162,8 @@ examples:
   nasprune prune --study my-study --trial 17 --target-mflops 0.5 --importance taylor --finetune-epochs 20
   nasprune prune --study my-study --pick 2.0 --importance random --name control
   nasprune prune --model results/my-study/trials/00017 --data digits --target-params 0.3
+  nasprune prune --study my-study --trial 17 --blocks                 # whole redundant residual blocks out
+  nasprune prune --study my-study --trial 17 --blocks --target-mflops 0.5   # blocks first, then channels
 
 Writes RESULTS_DIR/STUDY/pruned/NAME/: spec.json, weights.pt (plain tensors) and pruning.json (torch-pruning's
 history, to rebuild the pruned shapes), summary.json and summary.md; load it with nasprune.load_model(folder).
@@ -223,6 +225,15 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                      help="fine-tuning epochs after pruning (default: the source trial's epochs; 0 skips)")
     how.add_argument("--finetune-lr", type=float, metavar="LR",
                      help="peak learning rate of fine-tuning (default: the source trial's)")
+    depth = p.add_argument_group("whole blocks (depth pruning)")
+    depth.add_argument("--blocks", action="store_true",
+                       help="first remove residual blocks whose output ~ input (linear CKA, and bypassing them keeps "
+                            "the probe's predictions), one at a time, checking validation accuracy after each; "
+                            "channels are then pruned only if a target is given (a share of the original's cost)")
+    depth.add_argument("--block-max-drop", type=float, default=1.0, metavar="POINTS",
+                       help="validation accuracy the block removals may cost before fine-tuning (default: 1.0)")
+    depth.add_argument("--probe-images", type=int, default=256, metavar="N",
+                       help="validation images of the redundancy probe (default: 256)")
     out = p.add_argument_group("output")
     out.add_argument("--name", help="output folder name (default: trial<N>-<importance>-<target>)")
     out.add_argument("--no-record", action="store_true", help="do not add the pruned model to the study")
@@ -242,6 +253,38 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=_image_size, metavar="N|HxW", help="as for nasprune search")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+EPILOG_DIAGNOSE = """\
+examples:
+  nasprune diagnose --study my-study --trial 17        # writes RESULTS_DIR/my-study/diagnose/trial17.json
+  nasprune diagnose --model results/my-study/pruned/x --data digits --json
+
+Overfitting: train vs validation accuracy at the best epoch and its trend. Vanishing or exploding gradients:
+the gradient-norm ratio of the first weighted layer to the last, recorded at a few steps of the trial's
+training (or measured now). Redundancy: linear CKA (Kornblith et al. 2019) of each block's output with its
+input on a probe batch of validation images, a bypass test, and channels whose output is near zero."""
+
+
+def _add_diagnose(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diagnose", help="why did depth help or hurt: overfitting, gradients, redundant blocks",
+                       description="Diagnose a trained network: is it overfitting, do its gradients vanish or explode "
+                                   "on the way to the first layers, which blocks only repeat what earlier ones "
+                                   "compute. Prints a verdict and writes it as JSON.",
+                       epilog=EPILOG_DIAGNOSE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", metavar="NAME", help="a study made by nasprune search")
+    p.add_argument("--trial", type=int, metavar="N", help="its trial N (default: the most accurate Pareto trial)")
+    p.add_argument("--model", type=Path, metavar="DIR", help="a saved model folder instead (needs --data)")
+    p.add_argument("--data", metavar="NAME[:PATH]", help="with --model: the data set (a study knows its own)")
+    p.add_argument("--seed", type=int, default=0, help="with --model: the data split's seed (default: 0)")
+    p.add_argument("--storage", metavar="URL|FILE", help="the study's storage (default: RESULTS_DIR/STUDY/study.journal)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="the JSON (default: RESULTS_DIR/STUDY/diagnose/trialN.json, or RESULTS_DIR/diagnose/DIR.json)")
+    p.add_argument("--probe-images", type=int, default=256, metavar="N",
+                   help="validation images of the redundancy probe (default: 256)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--json", action="store_true", help="print the JSON instead of the verdict")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -282,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(sub)
     _add_prune(sub)
     _add_eval(sub)
+    _add_diagnose(sub)
     _add_report(sub)
     _add_dashboard(sub)
     _add_show(sub)
@@ -335,7 +379,8 @@ def _run_prune(args: argparse.Namespace) -> int:
         gradient_batches=args.gradient_batches, name=args.name, data=args.data, data_options=DataOptions(),
         seed=args.seed, storage=args.storage, results_dir=args.results_dir, device=args.device,
         precision=args.precision, cuda_graph=not args.no_cuda_graph, placement=args.placement,
-        loader_workers=args.loader_workers, record=not args.no_record, progress=not args.quiet))
+        loader_workers=args.loader_workers, record=not args.no_record, progress=not args.quiet, blocks=args.blocks,
+        block_max_drop=args.block_max_drop, probe_images=args.probe_images))
     return 0
 
 
@@ -354,6 +399,20 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"  {info['mflops']:.3f} MFLOPs (multiply-adds), {info['params']:,} params, depth {info['depth']}")
     for key, ms in info["latency_ms"].items():
         print(f"  {LATENCY_LABELS[key]}: {ms:.3f}")
+    return 0
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    from .diagnose import DiagnoseConfig, diagnose, format_diagnosis
+
+    result = diagnose(DiagnoseConfig(study=args.study, trial=args.trial, model=args.model, data=args.data,
+                                     seed=args.seed, storage=args.storage, results_dir=args.results_dir, out=args.out,
+                                     probe_images=args.probe_images, device=args.device))
+    if args.json:
+        print(json.dumps(result.diagnosis.to_dict(), indent=2))
+        return 0
+    print(format_diagnosis(result.diagnosis))
+    print(f"saved: {result.out}")
     return 0
 
 
@@ -380,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # warnings of the library (a damaged cache rebuilt, a CUDA graph that fell back to eager) go to stderr
     logging.basicConfig(level=logging.WARNING, format="nasprune: %(levelname)s: %(message)s")
     commands = {"search": _run_search, "prune": _run_prune, "eval": _run_eval, "report": _run_report,
-                "dashboard": _run_dashboard, "show": _run_show}
+                "dashboard": _run_dashboard, "show": _run_show, "diagnose": _run_diagnose}
     try:
         return commands[args.command](args)
     except NaspruneError as exc:

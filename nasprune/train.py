@@ -185,7 +185,8 @@ def evaluate(model: nn.Module, split: Split, normalize: Normalizer, runtime: Run
 
 def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime, *, seed: int = 0,
           on_epoch: Callable[[EpochStats], str | None] | None = None,
-          after_backward: Callable[[], None] | None = None) -> TrainResult:
+          after_backward: Callable[[], None] | None = None,
+          after_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train ``model`` on ``data.train`` for ``spec.epochs`` epochs, validating after each.
 
     Args:
@@ -198,6 +199,9 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         on_epoch: called after each epoch; a returned string stops training and becomes ``TrainResult.stopped``.
         after_backward: called between backward and the optimizer step on unscaled gradients (sparsity
             regularization while pruning); the step then runs eagerly.
+        after_step: called after every optimizer step with (step, total steps planned), 0-based. The step's
+            gradients are still in ``.grad``, also after a replayed CUDA graph (whose gradients are static
+            tensors), so a recorder can read them without forcing eager steps (nasprune.diagnose.gradients).
 
     Raises:
         DivergedError: the training loss is not finite after an epoch.
@@ -210,7 +214,7 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
     steps = len(data.train) // batch_size
     opt, lr = make_optimizer(model, spec, runtime.device)
     step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime, after_backward)
-    warmup = round(spec.warmup_epochs * steps)
+    warmup, total = round(spec.warmup_epochs * steps), spec.epochs * steps
     result, start, done = TrainResult(), time.perf_counter(), 0
     for epoch in range(1, spec.epochs + 1):
         t0 = time.perf_counter()
@@ -218,9 +222,11 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         step.reset()
         for x, y in train_batches(data.train, batch_size, order_gen, runtime.device, data.streamed,
                                   runtime.loader_workers):
-            value = spec.lr * lr_factor(spec.schedule, done, spec.epochs * steps, warmup)
+            value = spec.lr * lr_factor(spec.schedule, done, total, warmup)
             lr.fill_(value)  # a device-side fill: no host sync, and a captured step reads it
             step(augment(x), y)
+            if after_step is not None:
+                after_step(done, total)
             done += 1
         train_loss, train_acc = step.epoch_totals()  # the epoch's one host sync
         if not math.isfinite(train_loss):

@@ -22,7 +22,9 @@ class PruneConfig:
 
     The model comes from a study (``study``, then ``trial``, or the most accurate Pareto trial, or with
     ``pick_mflops`` the most accurate one within that budget) or from a saved model folder (``model``, with
-    ``data``). Exactly one target may be given; by default half of the multiply-adds are kept.
+    ``data``). Exactly one target may be given; by default half of the multiply-adds are kept. With ``blocks``,
+    redundant residual blocks are removed first, and channels only if a target is given (a share of the
+    original model's cost, of which the removed blocks already took their part).
 
     Example::
 
@@ -60,6 +62,10 @@ class PruneConfig:
     loader_workers: int = 4
     record: bool = True  # add the pruned model to the source study as a linked trial
     progress: bool = True
+    blocks: bool = False  # first remove redundant identity-shortcut blocks (nasprune.prune.blocks); channels
+    #                       are then pruned only if a target is given
+    block_max_drop: float = 1.0  # validation accuracy points the block removals may cost, before fine-tuning
+    probe_images: int = 256  # validation images of the redundancy probe that picks the blocks
 
     def __post_init__(self) -> None:
         if (self.study is None) == (self.model is None):
@@ -84,9 +90,20 @@ class PruneConfig:
             raise ConfigError(f"round_to must be >= 1 (got {self.round_to})")
         if self.finetune_lr is not None and not self.finetune_lr > 0:
             raise ConfigError(f"finetune_lr must be > 0 (got {self.finetune_lr})")
+        if self.block_max_drop < 0:
+            raise ConfigError(f"block_max_drop must be >= 0 points (got {self.block_max_drop})")
+        if self.probe_images < 2:
+            raise ConfigError(f"probe_images must be >= 2 (got {self.probe_images})")
         if self.name is not None and not _NAME.match(self.name):
             raise ConfigError(f"name {self.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
+
+    @property
+    def channel_target(self) -> Target | None:
+        """The channel-pruning target; None when only blocks are removed (``blocks`` without a target)."""
+        if self.blocks and all(v is None for v in (self.target_mflops, self.target_params, self.channel_ratio)):
+            return None
+        return self.target
 
     @property
     def target(self) -> Target:

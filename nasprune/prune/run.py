@@ -16,7 +16,8 @@ from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import BatchAugment, DataSplits, Normalizer, train_batches
 from ..data.placement import place_data
-from ..errors import StudyError
+from ..diagnose import probe_batch
+from ..errors import ConfigError, StudyError
 from ..evaluation import measure_model
 from ..measure import count_macs, count_params
 from ..nn import weighted_depth
@@ -24,7 +25,8 @@ from ..search.progress import Progress
 from ..search.study import STAMP_KEY
 from ..spec import TrainSpec, TrialSpec, describe
 from ..train import Runtime, evaluate, resolve_runtime, train
-from .channels import PruneLog, prune_channels, tp
+from .blocks import BlockLog, prune_blocks, removable_blocks
+from .channels import PruneLog, Target, prune_channels, tp
 from .config import PruneConfig, PruneResult
 from .graph import channel_counts
 from .source import Source, load_source
@@ -64,8 +66,9 @@ def _finetune_spec(spec: TrainSpec, config: PruneConfig) -> TrainSpec:
 
 
 def _out_dir(config: PruneConfig, source: Source) -> Path:
-    target = config.target
-    name = config.name or f"{source.default_name}-{config.importance}-{target.kind}{target.value:g}"
+    target = config.channel_target
+    name = config.name or "-".join([source.default_name] + (["blocks"] if config.blocks else [])
+                                   + ([config.importance, f"{target.kind}{target.value:g}"] if target else []))
     if config.out is not None:
         out = Path(config.out)
     elif source.study is not None:
@@ -116,14 +119,15 @@ def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneCo
     return prepare
 
 
-def _prune(source: Source, data: DataSplits, config: PruneConfig, runtime: Runtime, round_to: int,
+def _prune(source: Source, data: DataSplits, config: PruneConfig, target: Target, runtime: Runtime, round_to: int,
            progress: Progress) -> tuple[nn.Module, PruneLog, float]:
-    """Prune the source model to the target; returns (model, log, validation accuracy before fine-tuning)."""
+    """Prune the source model's channels to ``target``; returns (model, log, validation accuracy before
+    fine-tuning)."""
     model, shape = source.model, data.input_shape
     restore = (lambda m: m.to(memory_format=runtime.memory_format)) if runtime.channels_last else None
     sparse = config.sparse_epochs > 0
     model, log = prune_channels(
-        model, shape, config.target, config.importance, steps=config.steps, global_pruning=config.global_pruning,
+        model, shape, target, config.importance, steps=config.steps, global_pruning=config.global_pruning,
         round_to=round_to, gradients=_gradients(data, runtime, source.spec.train, config.gradient_batches, config.seed),
         pruner_cls=tp.pruner.GroupNormPruner if sparse else None,
         pruner_kwargs={"reg": config.sparse_reg} if sparse else None, after_increment=restore,
@@ -133,6 +137,40 @@ def _prune(source: Source, data: DataSplits, config: PruneConfig, runtime: Runti
     progress.print(f"  pruned in {len(log.trace)} increments: {count_macs(model, shape) / 1e6:.3f} MFLOPs, "
                    f"{count_params(model):,} params, val {pruned_val:.4f} before fine-tuning")
     return model, log, pruned_val
+
+
+def _prune_blocks(source: Source, data: DataSplits, config: PruneConfig, runtime: Runtime,
+                  progress: Progress) -> BlockLog:
+    """Remove redundant residual blocks from the source model (replaced in ``source.model``), before any
+    channel pruning: channel pruning records layer names, which removing blocks would renumber."""
+    if source.history:
+        raise ConfigError(f"--blocks needs a model whose channels were not pruned yet ({source.label} was): "
+                          f"prune blocks and channels in one run, blocks first")
+    normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
+    progress.print(f"  removing redundant blocks while validation accuracy stays within {config.block_max_drop:g} "
+                   f"points (probe of {config.probe_images} validation images)")
+    model, log = prune_blocks(source.model, probe_batch(data, config.probe_images, runtime),
+                              lambda m: evaluate(m, data.val, normalize, runtime, data.streamed)[1],
+                              config.block_max_drop / 100, progress.print)
+    source.model = model
+    if not removable_blocks(model) and not log.removed:
+        progress.print(f"  no removable block in {source.label}: only blocks with an identity shortcut can go (not "
+                       f"{model.arch.block} blocks without one, not a stage's only block)")
+    progress.print(f"  blocks: {len(log.removed)} removed, {len(log.kept)} kept after trying -> {describe(model.arch)}, "
+                   f"{count_macs(model, data.input_shape) / 1e6:.3f} MFLOPs")
+    return log
+
+
+def _channel_target(config: PruneConfig, before: dict[str, Any], model: nn.Module,
+                    shape: tuple[int, int, int]) -> Target | None:
+    """The channel target after block removal: a share of the original cost, of which the removed blocks took
+    their part already; None when nothing is left to do."""
+    target = config.channel_target
+    if target is None or not config.blocks or target.kind == "channels":
+        return target
+    now = count_macs(model, shape) / 1e6 if target.kind == "mflops" else count_params(model)
+    share = target.value * before[target.kind] / now
+    return Target(target.kind, share) if share < 1 else None
 
 
 def _finetune(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
@@ -146,15 +184,19 @@ def _finetune(model: nn.Module, data: DataSplits, spec: TrainSpec, config: Prune
 
 
 def _summary(source: Source, config: PruneConfig, **parts: Any) -> dict[str, Any]:
-    before, after, log = parts["before"], parts["after"], parts["log"]
-    target = config.target
+    before, after, log, blocks = parts["before"], parts["after"], parts["log"], parts["blocks"]
+    target = config.channel_target
+    if target is None:
+        asked = {"kind": "blocks", "value": None, "description": "remove redundant blocks"}
+    else:
+        first = f" (blocks first, within {config.block_max_drop:g} points)" if blocks else ""
+        asked = {"kind": target.kind, "value": target.value, "description": target.describe() + first}
     return {
         "source": {"label": source.label, "study": source.study.study_name if source.study else None,
                    "trial": source.trial.number if source.trial else None, "arch": describe(source.spec.arch),
                    "checkpoint": source.trial.user_attrs.get("checkpoint") if source.trial else str(config.model)},
         "data": parts["data"].describe(), "device": parts["runtime"].describe(),
-        "target": {"kind": target.kind, "value": target.value, "description": target.describe(),
-                   "reached": log.reached, "mflops_kept": round(after["mflops"] / before["mflops"], 4),
+        "target": {**asked, "reached": log.reached, "mflops_kept": round(after["mflops"] / before["mflops"], 4),
                    "params_kept": round(after["params"] / before["params"], 4)},
         "pruned_val_accuracy": parts["pruned_val"],  # right after pruning, before fine-tuning: what the criterion kept
         "importance": config.importance, "steps": config.steps, "global_pruning": config.global_pruning,
@@ -165,6 +207,7 @@ def _summary(source: Source, config: PruneConfig, **parts: Any) -> dict[str, Any
                      for k, v in parts["channels_before"].items()],
         "seconds": parts["seconds"], "note": launch_bound_note(before, after),
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "blocks": blocks.to_dict() if blocks else None,  # nasprune prune --blocks: removed and kept blocks
     }
 
 
@@ -189,10 +232,18 @@ def prune(config: PruneConfig) -> PruneResult:
     round_to = config.round_to or (8 if runtime.device.type == "cuda" else 1)
     progress.print(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}")
     before, channels_before = measure_model(source.model, data, runtime), channel_counts(source.model)
+    what = f"{config.channel_target.describe()} by {config.importance} importance" if config.channel_target else ""
     progress.print(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, {before['params']:,} "
-                   f"params; pruning to {config.target.describe()} by {config.importance} importance")
+                   "params; pruning " + " then ".join(filter(None, ["blocks" if config.blocks else "", what])))
     t0 = time.perf_counter()
-    model, log, pruned_val = _prune(source, data, config, runtime, round_to, progress)
+    blocks = _prune_blocks(source, data, config, runtime, progress) if config.blocks else None
+    target = _channel_target(config, before, source.model, data.input_shape)
+    if target is not None:
+        model, log, pruned_val = _prune(source, data, config, target, runtime, round_to, progress)
+    else:  # blocks only, or the blocks met the target already
+        model, log = source.model, PruneLog(reached=True)
+        pruned_val = blocks.removed[-1]["val"] if blocks and blocks.removed else before["val_accuracy"]
+    arch = model.arch  # the spec with fewer blocks, when blocks were removed
     t1 = time.perf_counter()
     ft_spec = _finetune_spec(source.spec.train, config)
     history = _finetune(model, data, ft_spec, config, runtime, progress)
@@ -201,9 +252,11 @@ def prune(config: PruneConfig) -> PruneResult:
     seconds["total"] = round(time.perf_counter() - started, 2)
     summary = _summary(source, config, before=before, after=after, log=log, data=data, runtime=runtime,
                        pruned_val=pruned_val, round_to=round_to, ft_spec=ft_spec, history=history, seconds=seconds,
-                       channels_before=channels_before, channels_after=channel_counts(model))
-    save_model(out, TrialSpec(source.spec.arch, ft_spec), model, source.history + log.history, data.input_shape)
+                       channels_before=channels_before, blocks=blocks,
+                       channels_after=blocks.original_names(channel_counts(model)) if blocks else channel_counts(model))
+    save_model(out, TrialSpec(arch, ft_spec), model, source.history + log.history, data.input_shape)
     write_summary(out, summary)
+    source.spec = TrialSpec(arch, source.spec.train)  # the linked trial records the spec the model is built from
     recorded = source.study is not None and config.record
     linked = _record(source, out, after, summary, weighted_depth(model)) if recorded else None
     progress.print("\n" + before_after_table(summary))

@@ -52,6 +52,16 @@ def launch_bound_note(before: dict[str, Any], after: dict[str, Any]) -> str | No
     return None
 
 
+def _blocks_lines(blocks: dict[str, Any] | None) -> list[str]:
+    """What ``--blocks`` did, for summary.md (nothing without it)."""
+    if not blocks:
+        return []
+    name = lambda b: f"stage {b['stage']} block {b['block']} (val {b['val']:.4f})"  # noqa: E731
+    return [f"- blocks removed (validation {blocks['val_before']:.4f} before): "
+            + (", ".join(name(b) for b in blocks["removed"]) or "none")
+            + (f"; tried and kept: {', '.join(name(b) for b in blocks['kept'])}" if blocks["kept"] else "")]
+
+
 def _markdown(summary: dict[str, Any]) -> str:
     src = summary["source"]
     lines = [f"# Pruned {src['label']}", "",
@@ -59,6 +69,7 @@ def _markdown(summary: dict[str, Any]) -> str:
              f"- target: {summary['target']['description']} ({'reached' if summary['target']['reached'] else 'NOT reached'}: "
              f"{summary['target']['mflops_kept']:.1%} of the MFLOPs and {summary['target']['params_kept']:.1%} of the "
              f"parameters kept)",
+             *_blocks_lines(summary.get("blocks")),
              f"- validation accuracy right after pruning, before fine-tuning: {summary['pruned_val_accuracy']:.4f}",
              f"- importance: {summary['importance']}, {summary['steps']} coarse steps, "
              f"{'global' if summary['global_pruning'] else 'per-layer'} ranking, channels rounded to {summary['round_to']}",

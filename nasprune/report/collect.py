@@ -8,6 +8,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ..diagnose.overfitting import summarize_history
+from ..diagnose.redundancy import Redundancy
+
 __all__ = ["TrialRecord", "collect", "pareto_front", "csv_rows", "CSV_COLUMNS"]
 
 
@@ -38,6 +41,16 @@ class TrialRecord:
     pruned_from: int | None = None
     checkpoint: str | None = None
     wall_seconds: float | None = None
+    grad_ratio: float | None = None  # first/last gradient-norm ratio recorded while training (nasprune.diagnose)
+    redundant_blocks: int | None = None  # blocks whose output ~ input on the probe batch
+    blocks_total: int | None = None
+    near_zero_share: float | None = None  # share of block channels with near-zero output
+    gap_best: float | None = None  # train - validation accuracy at the best epoch
+    diagnosis: list[str] = field(default_factory=list)  # the verdict's lines
+
+    @property
+    def redundant_share(self) -> float | None:
+        return self.redundant_blocks / self.blocks_total if self.blocks_total else None
 
     @property
     def searched(self) -> bool:
@@ -68,8 +81,21 @@ def collect(study: optuna.Study) -> list[TrialRecord]:
             block=a.get("block"), norm=a.get("norm"), act=a.get("act"), repeats=list(a.get("repeats") or []),
             widths=list(a.get("widths") or []), arch=a.get("arch"), history=history, spec=a.get("spec"),
             sampled=dict(t.params), baseline=a.get("baseline"), pruned_from=a.get("pruned_from"),
-            checkpoint=a.get("checkpoint"), wall_seconds=a.get("wall_seconds")))
+            checkpoint=a.get("checkpoint"), wall_seconds=a.get("wall_seconds"), **_diagnostics(a, history)))
     return records
+
+
+def _diagnostics(attrs: dict[str, Any], history: list[dict]) -> dict[str, Any]:
+    """The depth diagnostics a trial recorded (absent in studies made before they existed)."""
+    out: dict[str, Any] = {"grad_ratio": (attrs.get("gradients") or {}).get("ratio"),
+                           "diagnosis": list(attrs.get("diagnosis") or [])}
+    general = summarize_history(history)
+    out["gap_best"] = general.gap if general else None
+    if attrs.get("redundancy"):
+        probe = Redundancy.from_dict(attrs["redundancy"])
+        out.update(redundant_blocks=probe.redundant_blocks, blocks_total=len(probe.blocks),
+                   near_zero_share=round(probe.near_zero_share, 4))
+    return out
 
 
 def pareto_front(records: list[TrialRecord], cost: str) -> list[TrialRecord]:
@@ -96,7 +122,8 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 CSV_COLUMNS = ("number", "state", "outcome", "reason", "val_accuracy", "train_accuracy", "gap", "mflops", "params",
                "latency_ms", "depth", "epochs_trained", "wall_seconds", "arch", "block", "norm", "act", "stages",
-               "repeats", "widths", "baseline", "pruned_from")
+               "repeats", "widths", "baseline", "pruned_from", "gap_best", "grad_ratio", "redundant_blocks",
+               "near_zero_share", "diagnosis")
 
 
 def csv_rows(records: list[TrialRecord]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -110,7 +137,9 @@ def csv_rows(records: list[TrialRecord]) -> tuple[list[str], list[dict[str, Any]
                "params": r.params, "latency_ms": r.latency_ms, "depth": r.depth, "epochs_trained": len(r.history),
                "wall_seconds": r.wall_seconds, "arch": r.arch, "block": r.block, "norm": r.norm, "act": r.act,
                "stages": len(r.widths) or None, "repeats": "-".join(map(str, r.repeats)) or None,
-               "widths": "-".join(map(str, r.widths)) or None, "baseline": r.baseline, "pruned_from": r.pruned_from}
+               "widths": "-".join(map(str, r.widths)) or None, "baseline": r.baseline, "pruned_from": r.pruned_from,
+               "gap_best": r.gap_best, "grad_ratio": r.grad_ratio, "redundant_blocks": r.redundant_blocks,
+               "near_zero_share": r.near_zero_share, "diagnosis": " | ".join(r.diagnosis) or None}
         if r.spec:
             _flatten("spec", r.spec, row)
         row.update({f"param.{k}": v for k, v in r.sampled.items()})

@@ -21,8 +21,8 @@ import optuna  # noqa: E402
 from .._optuna import quiet_optuna  # noqa: E402
 from .collect import TrialRecord, pareto_front  # noqa: E402
 
-__all__ = ["pareto_plot", "history_plot", "importance_plot", "depth_plot", "repeats_plot", "width_plot",
-           "curves_plot", "channels_plot"]
+__all__ = ["pareto_plot", "history_plot", "importance_plot", "depth_plot", "diagnostics_plot", "repeats_plot",
+           "width_plot", "curves_plot", "channels_plot"]
 
 BLOCK_COLORS = {"plain": "tab:red", "basic": "tab:blue", "bottleneck": "tab:green", "mbconv": "tab:purple"}
 NORM_MARKERS = {"batch": "o", "group": "s", "layer": "^", "instance": "D", "none": "X"}
@@ -176,6 +176,33 @@ def depth_plot(records: list[TrialRecord], path: Path) -> Path | None:
     right.set_ylabel("train - validation accuracy (last epoch)")
     right.set_title("Generalization gap against depth (overfitting shows above 0)", fontsize=10)
     _legends(right, done)  # right of the last panel: between the panels it would cover the second one
+    return _save(fig, path)
+
+
+def diagnostics_plot(records: list[TrialRecord], path: Path, band: tuple[float, float]) -> Path | None:
+    """Why deeper did better or worse: the generalization gap at the best epoch, the first/last gradient
+    ratio (log scale; ``band`` is the healthy range, outside it gradients vanish or explode) and the share of
+    redundant blocks, each against depth, by block and norm."""
+    done = [r for r in _completed(records) if r.depth is not None]
+    if not any(r.grad_ratio is not None or r.redundant_share is not None for r in done):
+        return None  # a study recorded before the diagnostics existed
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    panels = (("gap_best", "train - val accuracy at the best epoch", "Overfitting: gap at the best epoch"),
+              ("grad_ratio", "first / last gradient norm (log)", "Gradients: first / last layer"),
+              ("redundant_share", "share of blocks with output ~ input", "Redundancy: blocks that add nothing"))
+    for ax, (key, label, title) in zip(axes, panels, strict=True):
+        _scatter(ax, done, "depth", key)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("depth (weighted layers)")
+        ax.set_ylabel(label)
+        ax.set_title(title, fontsize=10)
+    axes[0].axhline(0, color="grey", lw=0.8)
+    if any(r.grad_ratio for r in done):
+        axes[1].set_yscale("log")
+        axes[1].axhspan(*band, color="tab:green", alpha=0.08, label="healthy range")
+        axes[1].legend(fontsize=7, loc="lower left")
+    axes[2].set_ylim(-0.05, 1.05)
+    _legends(axes[2], done)
     return _save(fig, path)
 
 

@@ -14,6 +14,8 @@ from scipy.stats import spearmanr
 
 from ..checkpoint import atomic_write
 from ..data.placement import place_data
+from ..diagnose.overfitting import OVERFIT_GAP
+from ..diagnose.verdict import EXPLODING, VANISHING
 from ..errors import ConfigError
 from ..prune.source import open_existing_study
 from ..prune.summary import comparison_rows
@@ -111,6 +113,46 @@ def _depth_findings(records: list[TrialRecord]) -> list[str]:
     return lines or ["Too few completed trials per block type to say (at least 4 of different depths are needed)."]
 
 
+def _diagnosed(records: list[TrialRecord]) -> list[TrialRecord]:
+    return [r for r in records if r.state == "complete" and r.searched and r.depth is not None
+            and (r.grad_ratio is not None or r.blocks_total)]
+
+
+def _diagnostic_findings(records: list[TrialRecord]) -> list[str]:
+    """Per block type: how many trials overfit, had vanishing or exploding gradients, had redundant blocks."""
+    done = _diagnosed(records)
+    if not done:
+        return ["This study has no depth diagnostics (it was searched before nasprune recorded them)."]
+    lines = []
+    for block in sorted({r.block for r in done if r.block}):
+        group = [r for r in done if r.block == block]
+        bad = [r for r in group if r.grad_ratio is not None and not VANISHING <= r.grad_ratio <= EXPLODING]
+        over = [r for r in group if r.gap_best is not None and r.gap_best > OVERFIT_GAP]
+        redundant = [r for r in group if r.redundant_blocks]
+        grads = "none" if not bad else (
+            f"{len(bad)} (depth {min(r.depth for r in bad)}-{max(r.depth for r in bad)}, ratio "
+            f"{min(r.grad_ratio for r in bad):.1e} to {max(r.grad_ratio for r in bad):.1e})")
+        lines.append(f"`{block}` ({len(group)} trials, depth {min(r.depth for r in group)}-"
+                     f"{max(r.depth for r in group)}): vanishing or exploding gradients in {grads}; overfitting "
+                     f"(gap above {OVERFIT_GAP:.0%} at the best epoch) in {len(over)}; redundant blocks in "
+                     f"{len(redundant)}.")
+    return lines
+
+
+def _diagnostics_table(records: list[TrialRecord], rows: int = 30) -> Table:
+    done = sorted(_diagnosed(records), key=lambda r: (r.depth, r.number))[:rows]
+
+    def verdict(r: TrialRecord) -> str:
+        text = "; ".join(r.diagnosis) or "-"
+        return text if len(text) <= 160 else text[:157] + "..."
+
+    return Table(["trial", "depth", "block", "norm", "val acc", "gap (best epoch)", "first/last grad",
+                  "redundant blocks", "verdict"],
+                 [[str(r.number), str(r.depth), r.block or "-", r.norm or "-", _f(r.val_acc), _f(r.gap_best, "{:+.3f}"),
+                   _f(r.grad_ratio, "{:.2g}"), "-" if r.blocks_total is None else f"{r.redundant_blocks}/{r.blocks_total}",
+                   verdict(r)] for r in done])
+
+
 def _pruning(study_dir: Path, out: Path) -> list[Section]:
     sections = []
     for path in sorted((study_dir / "pruned").glob("*/summary.json")):
@@ -153,6 +195,7 @@ def report(config: ReportConfig) -> ReportResult:
         ("history", plots.history_plot(records, out / "history.png")),
         ("importance", plots.importance_plot(study, out / "importance.png")),
         ("depth", plots.depth_plot(records, out / "depth.png")),
+        ("diagnostics", plots.diagnostics_plot(records, out / "diagnostics.png", (VANISHING, EXPLODING))),
         ("repeats", plots.repeats_plot(records, out / "repeats.png")),
         ("width", plots.width_plot(records, out / "width.png")),
         ("curves", plots.curves_plot(records, config.top, out / "curves.png")))}
@@ -166,8 +209,15 @@ def report(config: ReportConfig) -> ReportResult:
         Section("Does depth help here?", _depth_findings(records) + [
             "Left: accuracy against depth. Right: the gap between training and validation accuracy; a gap that "
             "grows with depth points at overfitting, low accuracy at any gap at optimization trouble (plain "
-            "networks without normalization are the classic case). Then accuracy against the blocks per stage "
-            "and against width."], images=have("depth", "repeats", "width")),
+            "networks without normalization are the classic case)."] + _diagnostic_findings(records) + [
+            "The diagnostics of each trial against depth: the gap at its best epoch (overfitting); the ratio of "
+            "the gradient norm of the first weighted layer to the last, recorded at a few training steps (the "
+            f"green band, {VANISHING:g} to {EXPLODING:g}, is healthy; below it gradients vanish, above it they "
+            "explode); the share of blocks whose output ~ input on a probe batch (linear CKA, Kornblith et al. "
+            "2019, with a bypass test), which add depth without adding function. `nasprune diagnose --study "
+            "NAME --trial N` explains one trial. Then accuracy against the blocks per stage and against width."],
+            tables=[_diagnostics_table(records)] if _diagnosed(records) else [],
+            images=have("depth", "diagnostics", "repeats", "width")),
         Section("Training curves", [], images=have("curves")),
     ]
     pruned = _pruning(study_dir, out)

@@ -20,6 +20,7 @@ import torch
 from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import DataSplits
+from ..diagnose import GradientRecorder, record_trial_diagnostics
 from ..errors import CandidateError, DivergedError, NaspruneError
 from ..measure import count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
@@ -160,7 +161,10 @@ class Objective:
                     return reason
             return None
 
-        result = train(model, self.data, spec.train, self.runtime, seed=self.seed + trial.number, on_epoch=on_epoch)
+        recorder = GradientRecorder(model)  # depth diagnostics: gradient norms at a few fixed steps
+        result = train(model, self.data, spec.train, self.runtime, seed=self.seed + trial.number, on_epoch=on_epoch,
+                       after_step=recorder)
+        record_trial_diagnostics(trial, model, self.data, self.runtime, recorder, history, probe=not result.stopped)
         final = result.final
         trial.set_user_attr("epochs_trained", len(result.history))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))

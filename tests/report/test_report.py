@@ -39,7 +39,7 @@ def test_every_file_is_written(made):
     out = result.out
     names = {p.name for p in result.files}
     assert {"report.md", "report.html", "trials.csv", "pareto-mflops.png", "pareto-params.png", "history.png",
-            "depth.png", "repeats.png", "width.png", "curves.png", "channels-half.png"} <= names
+            "depth.png", "diagnostics.png", "repeats.png", "width.png", "curves.png", "channels-half.png"} <= names
     assert all((out / name).stat().st_size > 1000 for name in names if name.endswith(".png"))
     assert result.seconds < 30
 
@@ -77,6 +77,9 @@ def test_the_markdown_answers_the_questions(made):
         assert heading in text
     assert re.search(r"\| \d+ \| 0\.\d{4} \| 0\.\d{4} \|", text)  # winners with test accuracy
     assert "Spearman" in text or "Too few completed trials" in text
+    # depth diagnostics: per block type in words, per trial in a table, against depth in a figure
+    assert re.search(r"`(plain|basic)` \(\d+ trials, depth \d+-\d+\): vanishing or exploding gradients in", text)
+    assert "| first/last grad | redundant blocks | verdict |" in text and "![diagnostics](diagnostics.png)" in text
     assert "![pareto-mflops](pareto-mflops.png)" in text
 
 

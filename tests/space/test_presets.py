@@ -9,6 +9,8 @@ from nasprune import build_model, count_macs, count_params, fixed_spec, load_spa
 @pytest.mark.parametrize("name, params, depth, mflops", [
     ("resnet20", 269_722, 20, 40.9),  # He et al. 2016, Table 6: 0.27M; ~41M FLOPs (multiply-adds)
     ("resnet56", 853_018, 56, 126.6),  # 0.85M
+    ("plain20", 269_722, 20, 40.9),  # ResNet-20's convs without its (parameter-free) shortcuts
+    ("plain56", 853_018, 56, 126.6),
     ("resnet18", 11_689_512, 18, 1819.0),  # torchvision.models.resnet18(): 11,689,512; "1.81 GFLOPS"
     ("resnet50", 25_557_032, 50, 4111.5),  # torchvision.models.resnet50(): 25,557,032; "4.09 GFLOPS" (+BN)
 ])
