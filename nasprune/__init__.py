@@ -18,6 +18,7 @@ from .errors import (
                      CheckpointError,
                      ConfigError,
                      DataError,
+                     DiskFullError,
                      DivergedError,
                      NaspruneError,
                      SpaceError,
@@ -48,5 +49,5 @@ __all__ = [
     "ReportConfig", "ReportResult", "report",
     "DiagnoseConfig", "DiagnoseResult", "Diagnosis", "diagnose",
     "NaspruneError", "ConfigError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
-    "CandidateError", "DivergedError",
+    "CandidateError", "DivergedError", "DiskFullError",
 ]

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import NaspruneError
+from .errors import DISK_FULL, NaspruneError, disk_full_message
+from .signals import exit_code, interrupt_on_signals, signal_name
 
 __all__ = ["main", "build_parser"]
 
@@ -139,6 +140,15 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                    help="train eagerly instead of capturing each trial's training step as a CUDA graph")
     r.add_argument("--loader-workers", type=int, default=4, metavar="N",
                    help="DataLoader workers when the data is streamed (default: 4)")
+    c = p.add_argument_group("several machines (a shared --storage such as postgresql://user@host/db)")
+    c.add_argument("--artifacts", type=Path, metavar="PATH",
+                   help="where trial checkpoints and the dashboard's artifact store go: a path every worker sees "
+                        "at the same place, e.g. a shared filesystem (default: RESULTS_DIR/STUDY)")
+    c.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
+                   help="running trials send a heartbeat this often (database storages); a trial silent for twice "
+                        "as long (its worker was killed, its machine lost) is failed and run again (default: 30)")
+    c.add_argument("--max-retries", type=int, default=2, metavar="N",
+                   help="run a trial whose worker died again at most N times (default: 2)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this long")
     p.add_argument("--no-latency", action="store_true", help="do not measure the batch-1 latency of candidates")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-trial lines")
@@ -351,7 +361,8 @@ def _run_search(args: argparse.Namespace) -> int:
         seed=args.seed, storage=args.storage, results_dir=args.results_dir, baselines=tuple(args.baseline),
         data_options=data_options, device=args.device, precision=args.precision, cuda_graph=not args.no_cuda_graph,
         placement=args.placement, loader_workers=args.loader_workers, workers=args.workers, gpus=args.gpus,
-        timeout=args.timeout, latency=not args.no_latency, progress=not args.quiet,
+        timeout=args.timeout, latency=not args.no_latency, progress=not args.quiet, artifacts_dir=args.artifacts,
+        heartbeat=args.heartbeat, max_retries=args.max_retries,
     )
     search(config)
     return 0
@@ -441,13 +452,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"search": _run_search, "prune": _run_prune, "eval": _run_eval, "report": _run_report,
                 "dashboard": _run_dashboard, "show": _run_show, "diagnose": _run_diagnose}
     try:
-        return commands[args.command](args)
+        with interrupt_on_signals():  # SIGTERM ends a run like Ctrl-C: trial recorded, resumable
+            return commands[args.command](args)
     except NaspruneError as exc:
         print(f"nasprune: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("nasprune: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"nasprune: interrupted ({signal_name(exit_code(exc) - 128)})", file=sys.stderr)
+        return exit_code(exc)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        print(f"nasprune: error: {disk_full_message(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import optuna
 from .artifacts import ARTIFACTS_DIR, artifact_store
 from .errors import ConfigError
 from .prune.source import open_existing_study
-from .search.study import STAMP_KEY, counts_by_outcome
+from .search.study import STAMP_KEY, artifacts_root, counts_by_outcome
 
 __all__ = ["dashboard", "study_note", "DEFAULT_HOST", "DEFAULT_PORT"]
 
@@ -65,7 +65,7 @@ def dashboard(study: str, storage: str | None = None, results_dir: Path = Path("
         raise ConfigError(f"port must be between 1 and 65535 (got {port})")
     loaded, backend = open_existing_study(study, storage, Path(results_dir))
     optuna_dashboard.save_note(loaded, study_note(loaded))
-    artifacts = Path(results_dir) / study / ARTIFACTS_DIR
-    store = artifact_store(artifacts.parent) if artifacts.is_dir() else None
+    root = artifacts_root(loaded, Path(results_dir) / study)  # --artifacts of the search, if it was given
+    store = artifact_store(root) if (root / ARTIFACTS_DIR).is_dir() else None
     print(f"nasprune dashboard: study {study!r} at http://{host}:{port}/dashboard/ (Ctrl-C stops it)", flush=True)
     optuna_dashboard.run_server(backend, host=host, port=port, artifact_store=store)

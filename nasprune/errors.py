@@ -7,6 +7,8 @@ command line prints it without a traceback and exits with :attr:`NaspruneError.e
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "NaspruneError",
     "ConfigError",
@@ -17,6 +19,9 @@ __all__ = [
     "CheckpointError",
     "CandidateError",
     "DivergedError",
+    "DiskFullError",
+    "DISK_FULL",
+    "disk_full_message",
 ]
 
 
@@ -70,3 +75,17 @@ class CandidateError(NaspruneError):
 
 class DivergedError(NaspruneError):
     """Training produced a non-finite loss; the trial is stopped and recorded with the epoch."""
+
+
+#: errno values that mean the disk (or the user's quota) is full
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_message(exc: OSError) -> str:
+    where = f" while writing {exc.filename}" if exc.filename else ""
+    return (f"no space left on the device{where}; the study's finished trials are saved: free space (or move "
+            f"--results-dir / --artifacts to a larger disk) and rerun the same command to resume")
+
+
+class DiskFullError(NaspruneError):
+    """The disk filled while saving; the trial being saved is recorded as such and the search stops."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +93,51 @@ def write_space(tmp_path: Path):
 @pytest.fixture
 def tiny_space(write_space) -> Path:
     return write_space(TINY_SPACE, "tiny.yaml")
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL database on the loopback interface: $NASPRUNE_TEST_POSTGRES if set, else a throw-away
+    server started from the machine's PostgreSQL binaries (Debian's postgresql package; .ci/run installs it).
+    Skipped where neither exists, unless $NASPRUNE_REQUIRE_POSTGRES is set (as .ci/run does): then it fails."""
+    if os.environ.get("NASPRUNE_TEST_POSTGRES"):
+        yield os.environ["NASPRUNE_TEST_POSTGRES"]
+        return
+    pg = _postgres_bin()
+    problem = None
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        problem = "psycopg is not installed (pip install -e '.[test]')"
+    if pg is None:
+        problem = "PostgreSQL is not installed (apt-get install postgresql) and NASPRUNE_TEST_POSTGRES is not set"
+    if problem:
+        if os.environ.get("NASPRUNE_REQUIRE_POSTGRES"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    data = Path(tempfile.mkdtemp(prefix="nasprune-pg-"))
+    run_as = []
+    if os.geteuid() == 0:  # the server refuses to run as root: run it as Debian's postgres user
+        run_as = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(data, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run([*run_as, pg / "initdb", "-D", data / "db", "-A", "trust", "-U", "nasprune", "--no-sync"], **quiet)
+    subprocess.run([*run_as, pg / "pg_ctl", "-D", data / "db", "-l", data / "log", "-w", "-o",
+                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], **quiet)
+    try:
+        subprocess.run([pg / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "nasprune", "nasprune"], **quiet)
+        yield f"postgresql://nasprune@127.0.0.1:{port}/nasprune"
+    finally:
+        subprocess.run([*run_as, pg / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
 import torch
+from optuna.trial import TrialState
 from torch import nn
 
 from .._optuna import quiet_optuna
@@ -22,7 +24,7 @@ from ..evaluation import measure_model
 from ..measure import count_macs, count_params
 from ..nn import weighted_depth
 from ..search.progress import Progress
-from ..search.study import STAMP_KEY
+from ..search.study import STAMP_KEY, artifacts_root
 from ..spec import TrainSpec, TrialSpec, describe
 from ..train import Runtime, evaluate, resolve_runtime, train
 from .blocks import BlockLog, prune_blocks, removable_blocks
@@ -93,12 +95,16 @@ def _record(source: Source, out: Path, after: dict[str, Any], summary: dict[str,
              "val_accuracy": after["val_accuracy"], "test_accuracy": after["test_accuracy"],
              "importance": summary["importance"], "target": summary["target"]["description"], "outcome": "complete",
              "spec": source.spec.to_dict()}
+    # created through the storage, not study.ask(): ask would take a trial the search queued (a baseline, a
+    # retry); running until its artifacts are attached, which Optuna allows only on an unfinished trial
+    storage = source.storage
     with quiet_optuna():
-        linked = study.ask()  # running until told: artifacts can only be attached to an unfinished trial
-        for key, value in attrs.items():
-            linked.set_user_attr(key, value)
-        upload_files(artifact_store(source.study_dir), sorted(out.iterdir()), linked)
-        study.tell(linked, values)
+        trial_id = storage.create_new_trial(study._study_id, optuna.trial.create_trial(  # noqa: SLF001
+            state=TrialState.RUNNING, user_attrs=attrs))
+        linked = storage.get_trial(trial_id)
+        root = artifacts_root(study, source.study_dir)
+        upload_files(artifact_store(root), sorted(out.iterdir()), linked, storage)
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
     return linked.number
 
 

@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 from ..diagnose.overfitting import summarize_history
 from ..diagnose.redundancy import Redundancy
+from ..search.study import outcome_of, reason_of
 
 __all__ = ["TrialRecord", "collect", "pareto_front", "csv_rows", "CSV_COLUMNS"]
 
@@ -75,7 +76,7 @@ def collect(study: optuna.Study) -> list[TrialRecord]:
         complete = t.state == TrialState.COMPLETE
         records.append(TrialRecord(
             number=t.number, state={TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower()),
-            outcome=a.get("outcome"), reason=a.get("reason"),
+            outcome=outcome_of(t), reason=reason_of(t) or None,
             val_acc=t.values[0] if complete else last.get("val_acc"), train_acc=last.get("train_acc"),
             mflops=a.get("mflops"), params=a.get("params"), latency_ms=a.get("latency_ms"), depth=a.get("depth"),
             block=a.get("block"), norm=a.get("norm"), act=a.get("act"), repeats=list(a.get("repeats") or []),

@@ -58,6 +58,9 @@ class SearchConfig:
     timeout: float | None = None  # seconds; stop starting new trials after this long
     latency: bool = True  # measure batch-1 latency of every candidate
     artifacts: bool = True  # also store each completed trial's model as Optuna artifacts (the dashboard's downloads)
+    artifacts_dir: Path | None = None  # trial checkpoints + artifact store; a path all workers share (default: the study's folder)
+    heartbeat: int | None = 30  # seconds between heartbeats of running trials (RDB storages); a trial silent for twice that is retried
+    max_retries: int = 2  # runs again of a trial whose worker died, before it is left failed
     progress: bool = True  # progress bar and one line per trial (Optuna's own per-trial log is always off)
     max_failures: int = 5  # stop the search after this many failed trials in a row
 
@@ -86,7 +89,13 @@ class SearchConfig:
             raise ConfigError(f"gpus must be GPU indices such as 0,1 (got {self.gpus})")
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"unknown data placement {self.placement!r}; valid: {', '.join(PLACEMENTS)}")
+        if self.heartbeat is not None and not 1 <= self.heartbeat <= 3600:
+            raise ConfigError(f"heartbeat must be between 1 and 3600 seconds (got {self.heartbeat})")
+        if not 0 <= self.max_retries <= 100:
+            raise ConfigError(f"max_retries must be between 0 and 100 (got {self.max_retries})")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
+        if self.artifacts_dir is not None:
+            object.__setattr__(self, "artifacts_dir", Path(self.artifacts_dir))
         object.__setattr__(self, "baselines", tuple(self.baselines))
         if self.gpus is not None:
             object.__setattr__(self, "gpus", tuple(self.gpus))

@@ -8,6 +8,7 @@ ran out of memory), always with ``outcome`` and, unless complete, ``reason``.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Callable
@@ -21,22 +22,20 @@ from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import DataSplits
 from ..diagnose import GradientRecorder, record_trial_diagnostics
-from ..errors import CandidateError, DivergedError, NaspruneError
+from ..errors import DISK_FULL, CandidateError, DiskFullError, DivergedError, NaspruneError, disk_full_message
 from ..measure import count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
 from ..train import EpochStats, Runtime, train
 from .stopping import EpochRule
-from .study import budget_taken_before, worker_id
+from .study import BASELINE_ATTR, budget_taken_before, worker_id
 
 __all__ = ["Objective", "trial_dir", "BASELINE_ATTR"]
 
-BASELINE_ATTR = "baseline"
 
-
-def trial_dir(study_dir: Path, number: int) -> Path:
-    """Where trial ``number`` keeps its saved model."""
-    return study_dir / "trials" / f"{number:05d}"
+def trial_dir(root: Path, number: int) -> Path:
+    """Where trial ``number`` keeps its saved model, under the study's artifacts root."""
+    return root / "trials" / f"{number:05d}"
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -68,7 +67,7 @@ class Objective:
     space: SearchSpace
     data: DataSplits  # already on runtime.device
     runtime: Runtime
-    study_dir: Path
+    artifacts_root: Path  # trial checkpoints and the artifact store (--artifacts; default results/<study>)
     epochs: int
     seed: int
     objectives: str  # a key of OBJECTIVES
@@ -81,8 +80,9 @@ class Objective:
     on_epoch: Callable[[int, EpochStats, int], None] | None = None  # (trial number, stats, epochs) for progress
 
     def spec_for(self, trial: optuna.Trial) -> TrialSpec:
-        """The trial's candidate: a baseline's stored spec, or a sample of the space."""
-        if BASELINE_ATTR in trial.user_attrs:
+        """The trial's candidate: the spec it was queued with (a baseline, or the retry of a trial whose worker
+        died), or a sample of the space."""
+        if "spec" in trial.user_attrs:
             return TrialSpec.from_dict(trial.user_attrs["spec"])
         c, _, _ = self.data.input_shape
         spec = sample_spec(self.space, trial, c, self.data.num_classes)
@@ -99,21 +99,29 @@ class Objective:
             return self._run(trial, started)
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:
-            trial.set_user_attr("outcome", "interrupted")
-            trial.set_user_attr("reason", "interrupted (Ctrl-C or SIGINT)")
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (nasprune.signals): rerunning resumes
+            self._end(trial, started, "interrupted", f"interrupted ({exc or 'SIGINT'})")
             raise
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise CandidateError(self._failed(trial, started, exc)) from None
+            with contextlib.suppress(OSError):  # the record may not fit either: the trial then stays running
+                self._end(trial, started, "disk full", disk_full_message(exc))  # and is run again on the next start
+            raise DiskFullError(disk_full_message(exc)) from None
         except DivergedError as exc:
             self._end(trial, started, "pruned", str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         except Exception as exc:  # the candidate's failure, not the search's: record it and go on
-            reason = f"out of memory ({_first_line(exc)})" if _is_oom(exc) else _first_line(exc)
-            self._end(trial, started, "failed", reason)
-            raise CandidateError(reason) from None
+            raise CandidateError(self._failed(trial, started, exc)) from None
         finally:
             gc.collect()
             if self.runtime.device.type == "cuda":
                 torch.cuda.empty_cache()
+
+    def _failed(self, trial: optuna.Trial, started: float, exc: Exception) -> str:
+        reason = f"out of memory ({_first_line(exc)})" if _is_oom(exc) else _first_line(exc)
+        self._end(trial, started, "failed", reason)
+        return reason
 
     def _end(self, trial: optuna.Trial, started: float, outcome: str, reason: str | None = None) -> None:
         trial.set_user_attr("outcome", outcome)
@@ -173,10 +181,10 @@ class Objective:
         if result.stopped:
             self._end(trial, started, "pruned", result.stopped)
             raise optuna.TrialPruned(result.stopped)
-        directory = save_model(trial_dir(self.study_dir, trial.number), spec, model)
+        directory = save_model(trial_dir(self.artifacts_root, trial.number), spec, model)
         trial.set_user_attr("checkpoint", str(directory))
         if self.artifacts:  # the dashboard shows them on the trial's page, for download
-            upload_files(artifact_store(self.study_dir), sorted(directory.iterdir()), trial)
+            upload_files(artifact_store(self.artifacts_root), sorted(directory.iterdir()), trial)
         if self.objectives != "accuracy":
             _store_curve(trial, history)
         self._end(trial, started, "complete")

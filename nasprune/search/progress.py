@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from ..train import EpochStats
+from .study import RETRY_OF, reason_of
 
 __all__ = ["Progress", "format_table", "trial_line", "human_count"]
 
@@ -56,11 +57,13 @@ def trial_line(t: optuna.trial.FrozenTrial) -> str:
     mflops = f"{a['mflops']:8.3f} MFLOPs" if "mflops" in a else " " * 15
     params = f"{human_count(a['params']):>6} params" if "params" in a else " " * 13
     seconds = f"{a.get('wall_seconds', 0):6.1f}s"
-    tail = a.get("arch", "") if t.state == TrialState.COMPLETE else a.get("reason", "")
+    tail = a.get("arch", "") if t.state == TrialState.COMPLETE else reason_of(t)
     if t.state != TrialState.COMPLETE and a.get("arch"):
         tail = f"{a['arch']}  [{tail}]"
     if a.get("baseline"):
         tail = f"(baseline {a['baseline']}) {tail}"
+    if RETRY_OF in a:
+        tail = f"(retry of trial {a[RETRY_OF]}) {tail}"
     return f"trial {t.number:4d}  {state:8s}  {acc}  {mflops}  {params}  {seconds}  {tail}".rstrip()
 
 

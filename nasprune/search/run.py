@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,17 +19,21 @@ from ..errors import CandidateError, StudyError
 from ..space import SearchSpace, TrainSpec, TrialSpec, fixed_spec, load_space, space_hash
 from ..train import Runtime, resolve_runtime
 from .config import SearchConfig, SearchResult
-from .objective import BASELINE_ATTR, Objective
+from .objective import Objective
 from .progress import Progress, format_table, human_count
 from .stopping import RungRule, make_optuna_pruner, optuna_pruner_rule
 from .study import (
+    ARTIFACTS_KEY,
+    BASELINE_ATTR,
     counts_by_outcome,
     default_storage_path,
     existing_trials,
-    fail_dead_trials,
     finished_count,
     open_storage,
     open_study,
+    others_running,
+    outcome_of,
+    recover_dead_trials,
 )
 from .winners import WINNER_COLUMNS, evaluate_on_test, pareto_winners, winner_row
 from .workers import plan_devices, run_workers
@@ -92,10 +97,10 @@ class _AfterTrial:
         self.failures_in_a_row = 0
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.user_attrs.get("outcome") == "surplus":
+        if outcome_of(trial) == "surplus":
             return  # nothing ran; the objective already stopped this worker
         self.progress.trial(trial, finished_count(study))
-        if trial.state == TrialState.FAIL and trial.user_attrs.get("outcome") == "failed":
+        if trial.state == TrialState.FAIL and outcome_of(trial) == "failed":
             self.failures_in_a_row += 1
             if self.failures_in_a_row >= self.max_failures:
                 raise StudyError(f"the last {self.failures_in_a_row} trials failed (the last: "
@@ -130,11 +135,13 @@ class _Setup:
     epochs: int
     study: optuna.Study
     study_dir: Path
+    artifacts_root: Path  # trial checkpoints and artifact store
+    storage: optuna.storages.BaseStorage
     storage_name: str
     resumed: bool
     rules: list  # per-epoch stopping rules
     pruner_text: str  # how hopeless trials are stopped, for the header
-    dead: list[int]  # trials of dead workers marked failed on start
+    dead: list[int]  # trials of dead workers marked failed (and queued again) on start
 
 
 def setup(config: SearchConfig, worker_index: int = 0) -> _Setup:
@@ -150,35 +157,56 @@ def setup(config: SearchConfig, worker_index: int = 0) -> _Setup:
     storage_name = config.storage or str(default_storage_path(study_dir))
     pruner, rules, pruner_text = _pruning(config, epochs)
     directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
-    storage = open_storage(storage_name)
+    storage = open_storage(storage_name, config.heartbeat, config.max_retries)
     # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates; so does
     # each worker, so concurrent workers do not sample the same random candidates
     sampler = _sampler(config.seed + existing_trials(storage, name) + 7919 * worker_index, config.trials)
     study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
                                 _stamp(config, space, epochs))
-    dead = fail_dead_trials(study, storage)
+    artifacts_root = config.artifacts_dir or study_dir
+    if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
+        study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
+    dead = recover_dead_trials(study, storage, config.max_retries)
     _enqueue_baselines(study, baselines)
-    return _Setup(config, space, data, runtime, epochs, study, study_dir, storage_name, resumed, rules, pruner_text,
-                  dead)
+    return _Setup(config, space, data, runtime, epochs, study, study_dir, artifacts_root, storage, storage_name,
+                  resumed, rules, pruner_text, dead)
+
+
+#: seconds between looks at the study while other workers' trials decide whether the budget is reached
+WAIT_SECONDS = 2.0
 
 
 def optimize(s: _Setup, progress: Progress, workers_per_device: int = 1) -> None:
-    """Run trials in this process until the study holds its budget (or the timeout passes)."""
+    """Run trials in this process until the study holds its budget (or the timeout passes).
+
+    Trials running in other processes count toward the budget while they run. When they are all that stands
+    between the study and its budget, this process waits for them rather than exit: if their worker dies
+    (noticed at once on this machine, after the heartbeat grace period elsewhere), their retries run here.
+    """
     config, study = s.config, s.study
     data = place_data(s.data, s.runtime.device, config.placement, workers_per_device)
-    objective = Objective(space=s.space, data=data, runtime=s.runtime, study_dir=s.study_dir, epochs=s.epochs,
-                          seed=config.seed, objectives=config.objectives, rules=s.rules, max_mflops=config.max_mflops,
-                          max_params=config.max_params, budget=config.trials, latency=config.latency,
-                          artifacts=config.artifacts, on_epoch=progress.epoch)
-    remaining = config.trials - finished_count(study, include_running=True)
-    if remaining <= 0:
-        return
-    # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's user
-    # attributes and our lines already say
-    with quiet_optuna(optuna.logging.ERROR):
-        study.optimize(objective, n_trials=remaining, timeout=config.timeout,
-                       callbacks=[_AfterTrial(progress, config.trials, config.max_failures)],
-                       catch=(CandidateError,), gc_after_trial=False)
+    objective = Objective(space=s.space, data=data, runtime=s.runtime, artifacts_root=s.artifacts_root,
+                          epochs=s.epochs, seed=config.seed, objectives=config.objectives, rules=s.rules,
+                          max_mflops=config.max_mflops, max_params=config.max_params, budget=config.trials,
+                          latency=config.latency, artifacts=config.artifacts, on_epoch=progress.epoch)
+    after = _AfterTrial(progress, config.trials, config.max_failures)
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
+    while deadline is None or time.monotonic() < deadline:
+        for number in recover_dead_trials(study, s.storage, config.max_retries):
+            progress.print(f"trial {number}: its worker died; queued to run again")
+        remaining = config.trials - finished_count(study, include_running=True)
+        if remaining > 0:
+            # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
+            # user attributes and our lines already say
+            with quiet_optuna(optuna.logging.ERROR):
+                study.optimize(objective, n_trials=remaining,
+                               timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                               callbacks=[after], catch=(CandidateError,), gc_after_trial=False)
+            continue
+        running, watched = others_running(study, s.storage)
+        if finished_count(study) >= config.trials or running == 0 or watched < running:
+            return  # done, or waiting on trials whose death this process could not notice
+        time.sleep(WAIT_SECONDS)
 
 
 def search(config: SearchConfig | None = None) -> SearchResult:
@@ -218,7 +246,8 @@ def search(config: SearchConfig | None = None) -> SearchResult:
     progress.print(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial, objectives "
                    f"{' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
     if s.dead:
-        progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a process that ended: marked failed")
+        progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a worker that died: marked failed, "
+                       f"queued to run again (up to {config.max_retries} times)")
     try:
         if len(devices) == 1:
             optimize(s, progress)

@@ -8,6 +8,7 @@ of two different searches. Trials of a worker that died on this machine are mark
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -19,39 +20,58 @@ from .._optuna import quiet_optuna
 from ..data import DataOptions, DataSplits, load_data
 from ..errors import StudyError
 
-__all__ = ["open_storage", "open_study", "existing_trials", "default_storage_path", "fail_dead_trials", "load_study_data",
-           "finished_count", "budget_taken_before", "counts_by_outcome", "worker_id", "STAMP_KEY"]
+__all__ = ["open_storage", "open_study", "existing_trials", "default_storage_path", "recover_dead_trials", "retry_trial",
+           "others_running", "heartbeat_on", "outcome_of", "reason_of", "load_study_data", "finished_count", "budget_taken_before",
+           "counts_by_outcome", "worker_id", "artifacts_root", "OUTCOMES", "STAMP_KEY", "BASELINE_ATTR", "RETRY_OF", "ARTIFACTS_KEY"]
 
 STAMP_KEY = "nasprune"
 JOURNAL_NAME = "study.journal"
+BASELINE_ATTR = "baseline"  # a preset enqueued as a trial (--baseline)
+RETRY_OF = "retry_of"  # a trial that repeats one whose worker died
+_CARRIED = ("spec", BASELINE_ATTR)  # what a retry keeps of the trial it repeats
+CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
+ARTIFACTS_KEY = "artifacts_dir"
+#: how a trial can end (its ``outcome``); only complete, pruned and failed use up the trial budget
+OUTCOMES = ("complete", "pruned", "failed", "interrupted", "surplus", "worker died", "disk full")  # study attribute: where trial checkpoints and the artifact store live
 
 
 def default_storage_path(study_dir: Path) -> Path:
     return study_dir / JOURNAL_NAME
 
 
-def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
+def open_storage(storage: str | Path, heartbeat: int | None = None,
+                 max_retries: int = 2) -> optuna.storages.BaseStorage:
     """An Optuna storage from a URL (``sqlite:///x.db``, ``postgresql://...``) or a journal file path.
 
     A journal file (Optuna's JournalStorage) is safe for several processes on one machine; PostgreSQL
     is the storage for several machines. SQLite must not be shared by parallel processes (optuna#820).
+    With ``heartbeat`` (seconds), an RDB storage records a heartbeat of every running trial; a trial
+    silent for twice that long is failed and run again (see :func:`retry_trial`).
     """
     storage = str(storage)
     try:
         if "://" in storage:
             kwargs: dict[str, Any] = {}
             if storage.startswith("postgresql"):
-                kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}  # fail fast, never hang
-            return optuna.storages.RDBStorage(storage, **kwargs)
+                kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}  # fail fast
+            if heartbeat:
+                kwargs.update(heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                              heartbeat_stale_trial_callback=_RetryStale(max_retries))
+            with quiet_optuna():  # heartbeats are "experimental" in Optuna 5, and say so at every start
+                return optuna.storages.RDBStorage(storage, **kwargs)
         path = Path(storage)
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     except Exception as exc:  # sqlalchemy / OS errors differ by backend; all mean the same to a user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         if "DB access module" in first:  # sqlalchemy could not import the database driver
-            driver = "psycopg2-binary" if storage.startswith("postgresql") else "the driver for this database"
+            driver = "'psycopg[binary]'" if storage.startswith("postgresql") else "the driver for this database"
             first = f"its database driver is not installed (pip install {driver})"
-        raise StudyError(f"cannot open the storage {storage!r}: {first}") from None
+        raise StudyError(f"cannot open the storage {_without_password(storage)!r}: {first}") from None
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def worker_id() -> str:
@@ -69,24 +89,113 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
-    """Mark RUNNING trials whose worker process on this machine no longer exists as failed (reason
-    ``worker died``); they do not count toward the budget, so the search runs them again. Returns their
-    numbers. (Trials of other machines are left to Optuna's heartbeat, which RDB storages support.)
+def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retries: int, reason: str) -> int | None:
+    """Queue a fresh run of a trial whose worker died: same sampled parameters, same spec, marked with
+    ``retry_of`` (the first trial of the chain), ``retry`` (1, 2, ...) and ``retry_reason``. Returns the retry's
+    number, or None once the trial has been retried ``max_retries`` times. Optuna's own retry callback
+    (``RetryHeartbeatStaleTrialCallback``) does the same but copies every user attribute of the dead trial,
+    its partial history and worker included; the system attributes are kept compatible with it."""
+    chain = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(chain) > max_retries:
+        return None
+    user_attrs = {k: trial.user_attrs[k] for k in _CARRIED if k in trial.user_attrs}
+    user_attrs.update({RETRY_OF: chain[0], "retry": len(chain), "retry_reason": reason})
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions, user_attrs=user_attrs,
+        system_attrs={"failed_trial": chain[0], "retry_history": chain}))
+    return study.get_trials(deepcopy=False)[-1].number
 
-    Optuna's own ``fail_stale_trials`` does the same for heartbeats and, like it, this needs the trial's
-    storage id (``FrozenTrial._trial_id``): the storage API has no other handle on another process's trial.
+
+class _RetryStale:
+    """Optuna's heartbeat callback: retry a trial whose worker stopped sending heartbeats."""
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        worker = trial.user_attrs.get("worker", "unknown worker")
+        retry_trial(study, trial, self.max_retries, f"trial {trial.number}: its worker ({worker}) stopped sending "
+                                                    f"heartbeats")
+
+
+def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage, max_retries: int = 2) -> list[int]:
+    """Fail the RUNNING trials whose worker is gone, and queue each for a retry (up to ``max_retries``).
+
+    A worker on this machine is gone when its process no longer exists (seen at once; the trial gets outcome
+    ``worker died`` and the reason); a worker anywhere is gone when an RDB storage with heartbeats has not
+    heard from it for the grace period (Optuna's ``fail_stale_trials``). Failed this way, a trial does not
+    count toward the budget. Returns the numbers of the trials failed here.
+
+    The pid check needs the trial's storage id (``FrozenTrial._trial_id``), as Optuna's ``fail_stale_trials``
+    does: the storage API has no other handle on another process's trial.
     """
     host = socket.gethostname()
     dead = []
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in running:
+        worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        if worker_host != host or not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        reason = f"worker process {pid} ended during the trial"
+        try:
+            storage.set_trial_user_attr(t._trial_id, "outcome", "worker died")  # noqa: SLF001
+            storage.set_trial_user_attr(t._trial_id, "reason", reason)  # noqa: SLF001
+            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):  # noqa: SLF001
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first and retries it
+        dead.append(t.number)
+        retry_trial(study, storage.get_trial(t._trial_id), max_retries, f"trial {t.number}: {reason}")  # noqa: SLF001
+    if heartbeat_on(storage):
+        with quiet_optuna():
+            optuna.storages.fail_stale_trials(study)  # calls _RetryStale for each
+        now_failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        dead += [t.number for t in running if t.number in now_failed and t.number not in dead]
+    return sorted(dead)
+
+
+def heartbeat_on(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether ``storage`` records heartbeats of running trials (an RDB storage opened with ``heartbeat``)."""
+    return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
+
+
+def others_running(study: optuna.Study, storage: optuna.storages.BaseStorage) -> tuple[int, int]:
+    """(running trials of other processes, those of them whose death would be noticed): trials on this machine
+    whose process lives, or any trial when the storage has heartbeats."""
+    heartbeat = heartbeat_on(storage)
+    host, total, watched = socket.gethostname(), 0, 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-        if worker_host == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            storage.set_trial_user_attr(t._trial_id, "outcome", "worker died")  # noqa: SLF001
-            storage.set_trial_user_attr(t._trial_id, "reason", f"worker process {pid} ended during the trial")  # noqa: SLF001
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)  # noqa: SLF001
-            dead.append(t.number)
-    return dead
+        if pid == str(os.getpid()) and worker_host == host:
+            continue
+        total += 1
+        watched += heartbeat or (worker_host == host and pid.isdigit() and _pid_alive(int(pid)))
+    return total, watched
+
+
+def outcome_of(t: optuna.trial.FrozenTrial) -> str:
+    """How a trial ended, in nasprune's words: complete, pruned, failed, interrupted, surplus, worker died,
+    disk full; a failed trial that recorded nothing lost its worker before it could (heartbeat timeout)."""
+    recorded = t.user_attrs.get("outcome")
+    if recorded:
+        return str(recorded)
+    return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "worker died",
+            TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[t.state]
+
+
+def reason_of(t: optuna.trial.FrozenTrial) -> str:
+    """Why a trial did not complete (empty for a completed one)."""
+    if t.user_attrs.get("reason"):
+        return str(t.user_attrs["reason"])
+    if t.state == TrialState.FAIL and "outcome" not in t.user_attrs:
+        return "its worker stopped sending heartbeats (process killed or machine lost)"
+    return ""
+
+
+def artifacts_root(study: optuna.Study, study_dir: Path) -> Path:
+    """Where the study's trial checkpoints (``trials/``) and artifact store (``artifacts/``) live: the
+    ``--artifacts`` path its search was given, or the study's folder under results/."""
+    return Path(study.user_attrs.get(ARTIFACTS_KEY) or study_dir)
 
 
 def _counts(t: optuna.trial.FrozenTrial) -> bool:

@@ -22,6 +22,7 @@ import torch
 from optuna.trial import TrialState
 
 from ..errors import NaspruneError, StudyError
+from ..signals import exit_code, interrupt_on_signals, signal_name
 from .config import SearchConfig
 from .progress import Progress
 
@@ -31,6 +32,7 @@ __all__ = ["plan_devices", "run_workers", "worker_main", "WORKERS_PER_GPU"]
 #: with ResNet-20 against ~45,000 for one (../shared/data/README.md); benchmarks/throughput.py measures it.
 WORKERS_PER_GPU = 4
 _POLL_SECONDS = 1.0
+_STOP_SECONDS = 10.0  # how long an interrupted worker may take to record its trial before it is killed
 
 
 def plan_devices(config: SearchConfig, device: torch.device) -> list[str]:
@@ -55,21 +57,22 @@ def worker_main(config: SearchConfig, device: str, index: int, per_device: int) 
     if device == "cpu":  # share the cores instead of every worker claiming all of them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_device))
     try:
-        s = setup(replace(config, device=device, workers=1, gpus=None, progress=False), worker_index=index)
-        optimize(s, Progress(False, config.trials, 0), workers_per_device=per_device)
+        with interrupt_on_signals():  # the main process ends its workers with SIGTERM
+            s = setup(replace(config, device=device, workers=1, gpus=None, progress=False), worker_index=index)
+            optimize(s, Progress(False, config.trials, 0), workers_per_device=per_device)
     except NaspruneError as exc:
         print(f"nasprune worker {index}: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sys.exit(exit_code(exc))
 
 
 def _report_new(study: optuna.Study, seen: set[int], progress: Progress) -> None:
     """Print the trials that finished since the last look."""
-    from .study import finished_count  # noqa: PLC0415
+    from .study import finished_count, outcome_of  # noqa: PLC0415
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
-        if t.number not in seen and t.user_attrs.get("outcome") not in (None, "surplus"):
+        if t.number not in seen and outcome_of(t) != "surplus":
             seen.add(t.number)
             progress.trial(t, finished_count(study))
 
@@ -77,8 +80,12 @@ def _report_new(study: optuna.Study, seen: set[int], progress: Progress) -> None
 def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, progress: Progress) -> None:
     """Start one process per entry of ``devices`` and report their trials until all have exited.
 
-    Raises StudyError if a worker failed, KeyboardInterrupt (after the workers stopped) on Ctrl-C.
+    A worker killed by a signal (SIGKILL, the OOM killer) is reported and left to the others: they fail its
+    trial and run it again. Raises StudyError if a worker exited with an error, or if every worker was killed
+    before the budget was reached; KeyboardInterrupt (after the workers stopped) on Ctrl-C or SIGTERM.
     """
+    from .study import finished_count  # noqa: PLC0415
+
     context = multiprocessing.get_context("spawn")
     per_device = {d: devices.count(d) for d in devices}
     procs = [context.Process(target=worker_main, args=(config, d, i, per_device[d]), name=f"nasprune-worker-{i}")
@@ -86,18 +93,30 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, p
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     for p in procs:
         p.start()
+    killed: set[int] = set()
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(_POLL_SECONDS)
             _report_new(study, seen, progress)
-    except KeyboardInterrupt:  # the workers got the same SIGINT: give them time to record interrupted trials
+            for i, p in enumerate(procs):
+                if p.exitcode is not None and p.exitcode < 0 and i not in killed:
+                    killed.add(i)
+                    progress.print(f"worker {i} was killed ({signal_name(-p.exitcode)}); the other workers run "
+                                   f"its trial again")
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too, SIGTERM only this process: pass it on
         for p in procs:
-            p.join(timeout=15)
             if p.is_alive():
-                p.terminate()
+                p.terminate()  # SIGTERM: the worker records its trial as interrupted and exits
+        for p in procs:
+            p.join(timeout=_STOP_SECONDS)
+            if p.is_alive():
+                p.kill()
         raise
     _report_new(study, seen, progress)
-    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode]
+    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode and p.exitcode > 0]
     if failed:
         codes = ", ".join(f"worker {i} exit code {code}" for i, code in failed)
         raise StudyError(f"{len(failed)} of {len(procs)} workers failed ({codes}); see their messages above")
+    if killed and finished_count(study) < config.trials:
+        raise StudyError(f"{len(killed)} of {len(procs)} workers were killed and the study holds "
+                         f"{finished_count(study)} of {config.trials} trials; run the same command to finish it")

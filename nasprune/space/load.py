@@ -21,6 +21,20 @@ class _StrictLoader(yaml.SafeLoader):
     ``1e-3`` as a float (YAML 1.1, which PyYAML follows, would read it as a string)."""
 
 
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # anchors and aliases (&a / *a) have no use in a search space, and nested aliases blow a few lines up
+        # into billions of values ("billion laughs"): refused where they occur
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a search space",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+#: a search space is a page of YAML; anything far larger is a mistake (or an attack), refused before parsing
+MAX_BYTES = 256 * 1024
+
+
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
@@ -83,19 +97,24 @@ def load_space(space: str | Path) -> SearchSpace:
     path = _resolve(space)
     source = str(space) if Path(space) == path else str(path)  # a bundled name: show where it lives
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SpaceError(f"{source}: {path.stat().st_size:,} bytes is too large for a search space (at most "
+                             f"{MAX_BYTES:,}); is it the right file?")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpaceError(f"{source}: cannot read the file ({exc.__class__.__name__}: {exc})") from None
     try:
         raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        if raw is None:
+            raise SpaceError(f"{source}: the file is empty; a search space needs at least 'architecture'")
+        return validate_space(raw, source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpaceError(f"{source}: not valid YAML{where}: {problem}") from None
-    if raw is None:
-        raise SpaceError(f"{source}: the file is empty; a search space needs at least 'architecture'")
-    return validate_space(raw, source)
+    except RecursionError:
+        raise SpaceError(f"{source}: nested too deeply to be a search space") from None
 
 
 def space_hash(space: SearchSpace) -> str:

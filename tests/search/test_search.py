@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 import nasprune
 from nasprune import SearchConfig, StudyError, load_model, search
 from nasprune.search import objective as objective_module
-from nasprune.search.study import fail_dead_trials, finished_count, open_storage
+from nasprune.search.study import artifacts_root, finished_count, open_storage, recover_dead_trials
 
 
 def config(tmp_path, space, **kw):
@@ -195,7 +195,7 @@ def test_ctrl_c_marks_the_trial_and_rerunning_finishes_the_budget(tmp_path, tiny
     assert len(counted) == 3
 
 
-def test_trials_of_a_dead_worker_are_marked_failed(tmp_path):
+def test_trials_of_a_dead_worker_are_marked_failed_and_queued_again(tmp_path):
     storage = open_storage(tmp_path / "s.journal")
     study = optuna.create_study(storage=storage, study_name="s")
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -204,10 +204,15 @@ def test_trials_of_a_dead_worker_are_marked_failed(tmp_path):
     orphan.set_user_attr("worker", f"{os.uname().nodename}:{dead_pid}")
     alive = study.ask()
     alive.set_user_attr("worker", f"{os.uname().nodename}:{os.getppid()}")
-    assert fail_dead_trials(study, storage) == [orphan.number]
+    orphan.set_user_attr("spec", {"placeholder": 1})
+    assert recover_dead_trials(study, storage, max_retries=1) == [orphan.number]
     t = study.trials[orphan.number]
     assert t.state == TrialState.FAIL and t.user_attrs["outcome"] == "worker died"
     assert study.trials[alive.number].state == TrialState.RUNNING
+    retry = study.trials[-1]  # queued with what the dead trial sampled, marked as a retry
+    assert retry.state == TrialState.WAITING and retry.user_attrs["retry_of"] == orphan.number
+    assert retry.user_attrs["spec"] == {"placeholder": 1} and "worker" not in retry.user_attrs
+    assert "ended during the trial" in retry.user_attrs["retry_reason"]
 
 
 def test_bad_input_writes_nothing(tmp_path, write_space):
@@ -277,3 +282,14 @@ def test_workers_share_the_study_and_the_main_process_reports(tmp_path, tiny_spa
     workers = {t.user_attrs["worker"] for t in study.trials if t.user_attrs.get("outcome") != "surplus"}
     assert len(workers) == 2 and finished_count(study) == 4
     assert json.loads((tmp_path / "results" / "tiny-digits" / "summary.json").read_text())["winners"]
+
+
+def test_checkpoints_and_artifacts_go_to_the_shared_path(tmp_path, tiny_space):
+    shared = tmp_path / "shared"
+    result = search(config(tmp_path, tiny_space, trials=2, artifacts_dir=shared, pruner="none"))
+    study = load(result)
+    assert artifacts_root(study, result.study_dir) == shared  # what prune, report and the dashboard use
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert t.user_attrs["checkpoint"].startswith(str(shared / "trials"))
+        load_model(t.user_attrs["checkpoint"])
+    assert (shared / "artifacts").is_dir() and not (result.study_dir / "trials").exists()

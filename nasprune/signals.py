@@ -1,0 +1,66 @@
+"""SIGINT and SIGTERM end a long command the same way: the running trial is recorded as interrupted and the
+process exits with 128 + the signal's number, so a scheduler's ``kill`` and a user's Ctrl-C both leave a
+study that the same command resumes. A second signal while the first is being handled exits at once (the
+trial it leaves running is found on the next start and run again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+__all__ = ["Interrupted", "interrupt_on_signals", "exit_code", "signal_name"]
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGINT or SIGTERM."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+
+def signal_name(signum: int) -> str:
+    """SIGTERM, SIGKILL, ... (or "signal N" for a number without a name)."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def exit_code(exc: KeyboardInterrupt) -> int:
+    """The conventional exit status for an interrupt: 130 for SIGINT (and a bare KeyboardInterrupt), 143 for
+    SIGTERM."""
+    return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+def _handler(signum: int, frame: object) -> None:
+    for s in _SIGNALS:  # the next signal no longer waits for the bookkeeping of this one
+        signal.signal(s, _exit_now)
+    raise Interrupted(signum)
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (a KeyboardInterrupt) in the main
+    thread; the previous handlers are restored afterwards. Does nothing outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in _SIGNALS}
+    for s in _SIGNALS:
+        signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
