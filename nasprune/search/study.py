@@ -79,6 +79,12 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _local_pid(t: optuna.trial.FrozenTrial) -> int | None:
+    """The process id of the trial's worker if that worker ran on this machine (its ``worker`` attribute)."""
+    worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+    return int(pid) if worker_host == socket.gethostname() and pid.isdigit() else None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -129,12 +135,11 @@ def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorag
     The pid check needs the trial's storage id (``FrozenTrial._trial_id``), as Optuna's ``fail_stale_trials``
     does: the storage API has no other handle on another process's trial.
     """
-    host = socket.gethostname()
     dead = []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in running:
-        worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-        if worker_host != host or not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+        pid = _local_pid(t)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
             continue
         reason = f"worker process {pid} ended during the trial"
         try:
@@ -163,13 +168,13 @@ def others_running(study: optuna.Study, storage: optuna.storages.BaseStorage) ->
     """(running trials of other processes, those of them whose death would be noticed): trials on this machine
     whose process lives, or any trial when the storage has heartbeats."""
     heartbeat = heartbeat_on(storage)
-    host, total, watched = socket.gethostname(), 0, 0
+    total = watched = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-        if pid == str(os.getpid()) and worker_host == host:
+        pid = _local_pid(t)
+        if pid == os.getpid():
             continue
         total += 1
-        watched += heartbeat or (worker_host == host and pid.isdigit() and _pid_alive(int(pid)))
+        watched += heartbeat or (pid is not None and _pid_alive(pid))
     return total, watched
 
 
