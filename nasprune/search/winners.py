@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from ..checkpoint import load_model
@@ -21,12 +22,18 @@ WINNER_COLUMNS = (("trial", "trial"), ("val_accuracy", "val_acc"), ("test_accura
 
 
 def pareto_winners(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The feasible Pareto front of a multi-objective study (Optuna's ``best_trials``), or the best trial
-    of a single-objective one; most accurate first, then cheapest."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return []
-    trials = study.best_trials if len(study.directions) > 1 else [study.best_trial]
-    return sorted(trials, key=lambda t: (-t.values[0], t.user_attrs.get("mflops", 0.0)))
+    """The feasible Pareto front of the search's trials (a multi-objective study), or its best trial (a
+    single-objective one); most accurate first, then cheapest. Pruned models that ``nasprune prune`` linked to
+    the study are not search trials: they neither enter the front nor push their own source out of it (Optuna's
+    ``best_trials`` would count them)."""
+    signs = [1 if d == StudyDirection.MAXIMIZE else -1 for d in study.directions]
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if "pruned_from" not in t.user_attrs and all(v <= 0 for v in t.constraints.values())]
+    scored = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in trials]  # higher is better
+    front = [t for t, mine in scored if not any(
+        all(o >= m for o, m in zip(other, mine, strict=True)) and other != mine for _, other in scored)]
+    front.sort(key=lambda t: (-signs[0] * t.values[0], t.user_attrs.get("mflops", 0.0)))
+    return front if len(signs) > 1 else front[:1]
 
 
 def winner_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import nasprune
 from nasprune import PruneConfig, SearchConfig, StudyError, load_model, prune, search
 from nasprune.cli import main
 from nasprune.search.study import finished_count, open_storage
+from nasprune.search.winners import pareto_winners
 
 SPACE = """\
 architecture:
@@ -62,6 +63,8 @@ def test_prune_the_best_trial_of_a_study(study):
     linked = load_study(study).trials[result.linked_trial]
     assert linked.user_attrs["pruned_from"] == best["trial"] and linked.values[1] == summary["after"]["mflops"]
     assert finished_count(load_study(study)) == budget_before
+    # the pruned model dominates its source, but the search's winners stay the search's trials
+    assert [t.number for t in pareto_winners(load_study(study))] == [w["trial"] for w in searched.winners]
 
 
 def test_a_named_trial_and_a_repeated_name(study):
