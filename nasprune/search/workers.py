@@ -101,8 +101,8 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, p
             for i, p in enumerate(procs):
                 if p.exitcode is not None and p.exitcode < 0 and i not in killed:
                     killed.add(i)
-                    progress.print(f"worker {i} was killed ({signal_name(-p.exitcode)}); the other workers run "
-                                   f"its trial again")
+                    progress.print(f"worker {i} was killed ({signal_name(-p.exitcode)}); the other workers go on "
+                                   f"and run the trial it was in again, if any")
     except KeyboardInterrupt:  # Ctrl-C reached the workers too, SIGTERM only this process: pass it on
         for p in procs:
             if p.is_alive():
