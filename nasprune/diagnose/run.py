@@ -227,7 +227,7 @@ def diagnose(config: DiagnoseConfig) -> DiagnoseResult:
     diagnosis = Diagnosis(source=loaded.label, arch=describe(arch), block=arch.block, norm=arch.norm,
                           depth=depth or loaded.attrs.get("depth") or weighted_depth(build_model(arch)),
                           mflops=mflops, val_accuracy=val_acc, generalization=generalization, gradients=gradients,
-                          gradients_init=gradients_init, redundancy=redundancy)
+                          gradients_init=gradients_init, redundancy=redundancy, num_classes=arch.num_classes)
     diagnosis = dataclasses.replace(diagnosis, findings=findings(diagnosis))
     out = write_diagnosis(config.out or loaded.default_out, diagnosis)
     return DiagnoseResult(diagnosis, out)
@@ -250,7 +250,8 @@ def record_trial_diagnostics(trial: optuna.Trial, model: nn.Module, data: DataSp
         arch = model.arch
         diagnosis = Diagnosis(source=f"trial {trial.number}", arch=describe(arch), block=arch.block, norm=arch.norm,
                               depth=weighted_depth(model), mflops=None, val_accuracy=None,
-                              generalization=summarize_history(history), gradients=gradients, redundancy=redundancy)
+                              generalization=summarize_history(history), gradients=gradients, redundancy=redundancy,
+                              num_classes=arch.num_classes)
         trial.set_user_attr("diagnosis", [f.message for f in findings(diagnosis)])
     except Exception as exc:  # a diagnostic is worth less than the trial it describes
         log.warning("depth diagnostics of trial %d failed: %s: %s", trial.number, exc.__class__.__name__, exc)

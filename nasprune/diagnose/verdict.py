@@ -27,6 +27,8 @@ VANISHING = 1e-2
 #: and above which exploding. At initialization on CIFAR-10 images (benchmarks/RESULTS.md): ResNet-20 0.27,
 #: ResNet-56 0.18, plain-20 (batch norm) 4.2, plain-56 (batch norm) 990; trained, healthy networks recorded 0.02-9
 EXPLODING = 1e2
+#: validation accuracy below this many times 1/classes is "at chance": the network did not learn
+CHANCE_FACTOR = 1.5
 #: near-zero channels are worth a finding above this share of the blocks' channels
 NEAR_ZERO_SHARE = 0.1
 #: runs of redundant blocks named one by one in the verdict; the rest are counted
@@ -37,7 +39,7 @@ RUNS_SHOWN = 5
 class Finding:
     """One line of the verdict."""
 
-    kind: str  # overfitting | vanishing | exploding | redundant | near-zero | healthy
+    kind: str  # not-learning | overfitting | vanishing | exploding | redundant | near-zero | healthy
     message: str
 
 
@@ -57,6 +59,7 @@ class Diagnosis:
     gradients_init: GradientSummary | None = None  # measured at initialization (when no training record exists)
     redundancy: Redundancy | None = None
     findings: list[Finding] = field(default_factory=list)
+    num_classes: int | None = None  # for "at chance": accuracy no better than guessing
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,7 +78,7 @@ class Diagnosis:
                    depth=data["depth"], mflops=data["mflops"], val_accuracy=data["val_accuracy"],
                    generalization=part("generalization", Generalization), gradients=part("gradients", GradientSummary),
                    gradients_init=part("gradients_init", GradientSummary), redundancy=part("redundancy", Redundancy),
-                   findings=[Finding(**f) for f in data.get("findings", [])])
+                   findings=[Finding(**f) for f in data.get("findings", [])], num_classes=data.get("num_classes"))
 
 
 def _points(x: float) -> str:
@@ -157,10 +160,20 @@ def _redundancy(r: Redundancy | None) -> list[Finding]:
     return out
 
 
+def _not_learning(d: Diagnosis) -> list[Finding]:
+    acc = d.val_accuracy if d.val_accuracy is not None else (d.generalization.val_acc if d.generalization else None)
+    if acc is None or not d.num_classes or acc > CHANCE_FACTOR / d.num_classes:
+        return []
+    return [Finding("not-learning", f"validation accuracy {acc:.4f} is at chance (1/{d.num_classes} = "
+                                    f"{1 / d.num_classes:.2f}): the network did not learn, so the other numbers "
+                                    f"describe a failed training run; check the learning rate, the norm, and the "
+                                    f"gradient ratio")]
+
+
 def findings(d: Diagnosis) -> list[Finding]:
-    """The verdict of a diagnosis: overfitting, vanishing or exploding gradients, redundant blocks and
-    near-zero channels, each with what to do; or one "healthy" line saying what was checked."""
-    found = _generalization(d.generalization) + _gradients(d) + _redundancy(d.redundancy)
+    """The verdict of a diagnosis: a network at chance, overfitting, vanishing or exploding gradients, redundant
+    blocks and near-zero channels, each with what to do; or one "healthy" line saying what was checked."""
+    found = _not_learning(d) + _generalization(d.generalization) + _gradients(d) + _redundancy(d.redundancy)
     if found:
         return found
     parts = []
