@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import DISK_FULL, NaspruneError, disk_full_message
-from .signals import exit_code, interrupt_on_signals, signal_name
+from .signals import exit_code, interrupt_on_signals, signal_name, signal_of
 
 __all__ = ["main", "build_parser"]
 
@@ -458,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nasprune: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        print(f"nasprune: interrupted ({signal_name(exit_code(exc) - 128)})", file=sys.stderr)
+        print(f"nasprune: interrupted ({signal_name(signal_of(exc))})", file=sys.stderr)
         return exit_code(exc)
     except OSError as exc:
         if exc.errno not in DISK_FULL:

@@ -12,7 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["Interrupted", "interrupt_on_signals", "exit_code", "signal_name"]
+__all__ = ["Interrupted", "interrupt_on_signals", "exit_code", "signal_name", "signal_of"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -33,10 +33,14 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def signal_of(exc: KeyboardInterrupt) -> int:
+    """The signal behind an interrupt: the one :class:`Interrupted` carries, SIGINT for a bare KeyboardInterrupt."""
+    return getattr(exc, "signum", signal.SIGINT)
+
+
 def exit_code(exc: KeyboardInterrupt) -> int:
-    """The conventional exit status for an interrupt: 130 for SIGINT (and a bare KeyboardInterrupt), 143 for
-    SIGTERM."""
-    return 128 + getattr(exc, "signum", signal.SIGINT)
+    """The conventional exit status for an interrupt: 128 + its signal (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + signal_of(exc)
 
 
 def _handler(signum: int, frame: object) -> None:

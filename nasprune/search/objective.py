@@ -25,6 +25,7 @@ from ..diagnose import GradientRecorder, record_trial_diagnostics
 from ..errors import DISK_FULL, CandidateError, DiskFullError, DivergedError, NaspruneError, disk_full_message
 from ..measure import count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
+from ..signals import signal_name, signal_of
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
 from ..train import EpochStats, Runtime, train
 from .stopping import EpochRule
@@ -100,7 +101,7 @@ class Objective:
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (nasprune.signals): rerunning resumes
-            self._end(trial, started, "interrupted", f"interrupted ({exc or 'SIGINT'})")
+            self._end(trial, started, "interrupted", f"interrupted ({signal_name(signal_of(exc))})")
             raise
         except OSError as exc:
             if exc.errno not in DISK_FULL:
