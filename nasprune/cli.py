@@ -69,7 +69,7 @@ def _gpus(text: str) -> tuple[int, ...]:
 def _add_search(sub: argparse._SubParsersAction) -> None:
     from .data import AUGMENTS
     from .data.placement import PLACEMENTS
-    from .search.config import OBJECTIVES
+    from .search.config import OBJECTIVES, SAMPLERS
     from .search.stopping import PRUNERS
     from .search.workers import WORKERS_PER_GPU
     from .train import PRECISIONS
@@ -86,8 +86,13 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                         "or PATH/train/<class>/ with val/ and/or test/ beside it); cifar10:ROOT, cifar100:ROOT, "
                         "mnist:ROOT, fashion-mnist:ROOT (torchvision's on-disk formats, read without torchvision)")
     p.add_argument("--study", metavar="NAME", help="study name (default: SPACE-DATA, e.g. default-digits)")
-    p.add_argument("--trials", type=int, default=20, metavar="N",
-                   help="trials the study should hold when done, counting earlier runs and all workers (default: 20)")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="trials the study should hold when done, counting earlier runs and all workers (default: 20; "
+                        "with --time-budget: as many as fit)")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+                   help="wall clock for the whole search: the epochs per trial are planned from it (for a new "
+                        "study), new candidates are sampled for its first two thirds, then the most accurate "
+                        "winners train again with up to 3x the epochs")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default: the space's training.epochs)")
     p.add_argument("--objectives", choices=list(OBJECTIVES), default="accuracy,mflops",
                    help="maximize validation accuracy and minimize MFLOPs or parameters (multi-objective), or "
@@ -95,6 +100,9 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-mflops", type=float, metavar="X",
                    help="budget: reject candidates above X million multiply-adds before training")
     p.add_argument("--max-params", type=_count, metavar="N", help="budget: reject candidates above N parameters (250k, 1.5M)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                   help="how candidates are chosen: tpe (Optuna's TPE, learns from earlier trials; default) or "
+                        "random (a control to compare against)")
     p.add_argument("--pruner", choices=PRUNERS, default="auto",
                    help="early stopping of hopeless trials: rungs (nasprune's successive halving against trials "
                         "of similar MFLOPs; works with several objectives), hyperband or median (Optuna's; one "
@@ -356,7 +364,8 @@ def _run_search(args: argparse.Namespace) -> int:
                                image_size=args.image_size, augment=args.augment, download=args.download,
                                skip_broken_images=args.skip_broken_images, cache=not args.no_cache)
     config = SearchConfig(
-        space=args.space, data=args.data, study=args.study, trials=args.trials, epochs=args.epochs,
+        space=args.space, data=args.data, study=args.study, epochs=args.epochs, time_budget=args.time_budget,
+        trials=args.trials if args.trials is not None or args.time_budget else 20, sampler=args.sampler,
         objectives=args.objectives, max_mflops=args.max_mflops, max_params=args.max_params, pruner=args.pruner,
         seed=args.seed, storage=args.storage, results_dir=args.results_dir, baselines=tuple(args.baseline),
         data_options=data_options, device=args.device, precision=args.precision, cuda_graph=not args.no_cuda_graph,

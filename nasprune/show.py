@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import optuna
 import torch
 
-from ._optuna import quiet_optuna
 from .errors import SpaceError
 from .measure import count_macs, count_params
 from .nn import build_model, weighted_depth
-from .space import SearchSpace, fixed_spec, sample_spec
+from .space import SearchSpace, candidates, fit_space, fixed_spec, parameters
+from .space.values import Choice, Value
 from .spec import TrialSpec, describe
 
 __all__ = ["show", "format_show", "parse_shape"]
@@ -36,26 +35,12 @@ def _network(spec: TrialSpec, input_shape: tuple[int, int, int]) -> dict[str, An
             "mflops": round(count_macs(model, input_shape) / 1e6, 4), "depth": weighted_depth(model)}
 
 
-def _samples(space: SearchSpace, n: int, seed: int, channels: int, classes: int) -> tuple[list[TrialSpec], dict]:
-    """``n`` random candidates, and the union of parameter distributions seen over many draws."""
-    with quiet_optuna():
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    specs, distributions = [], {}
-    for i in range(max(n, 256)):  # enough draws to meet every conditional parameter of a bundled space
-        trial = study.ask()
-        spec = sample_spec(space, trial, channels, classes)
-        distributions.update(trial.distributions)
-        if i < n:
-            specs.append(spec)
-    return specs, distributions
-
-
-def _distribution_text(d: optuna.distributions.BaseDistribution) -> str:
-    if isinstance(d, optuna.distributions.CategoricalDistribution):
-        return "one of " + ", ".join(map(str, d.choices))
-    scale = " (log scale)" if getattr(d, "log", False) else ""
-    step = f" step {d.step:g}" if getattr(d, "step", None) not in (None, 1) else ""
-    return f"{d.low:g} .. {d.high:g}{step}{scale}"
+def _value_text(v: Value) -> str:
+    if isinstance(v, Choice):
+        return "one of " + ", ".join(map(str, v.choices))
+    scale = " (log scale)" if v.log else ""
+    step = f" step {v.step:g}" if v.step not in (None, 1) else ""
+    return f"{v.low:g} .. {v.high:g}{step}{scale}"
 
 
 def show(space: SearchSpace, input_shape: tuple[int, int, int] | None = None, num_classes: int | None = None,
@@ -68,14 +53,17 @@ def show(space: SearchSpace, input_shape: tuple[int, int, int] | None = None, nu
     """
     shape = input_shape or space.input_shape or (3, 32, 32)
     classes = num_classes or space.num_classes or 10
+    space = fit_space(space, shape)
     out: dict[str, Any] = {"name": space.name, "file": space.source, "description": space.description,
                            "input": list(shape), "num_classes": classes, "fixed": space.is_fixed}
     if space.is_fixed:
         spec = fixed_spec(space, shape[0], classes)
         out.update(_network(spec, shape), spec=spec.to_dict())
         return out
-    specs, distributions = _samples(space, samples, seed, shape[0], classes)
-    out["parameters"] = {name: _distribution_text(d) for name, d in distributions.items()}
+    drawn = candidates(space, shape[0], classes, samples, seed)
+    first, specs = drawn[:len(space.start_with)], drawn[len(space.start_with):]
+    out["parameters"] = {name: _value_text(v) for name, v in parameters(space).items()}
+    out["start_with"] = [_network(spec, shape) for spec in first]
     out["samples"] = [_network(spec, shape) for spec in specs]
     return out
 
@@ -94,7 +82,10 @@ def format_show(info: dict[str, Any]) -> str:
     lines.append(f"  searched parameters ({len(info['parameters'])}, as Optuna names them):")
     width = max(map(len, info["parameters"]), default=0)
     lines += [f"    {name.ljust(width)}  {text}" for name, text in info["parameters"].items()]
+    row = "    {mflops:9.3f} MFLOPs  {params:>10,} params  depth {depth:3d}  {arch}".format
+    if info.get("start_with"):
+        lines.append("  tried first (start_with):")
+        lines += [row(**s) for s in info["start_with"]]
     lines.append(f"  {len(info['samples'])} random candidates (MFLOPs = multiply-adds per image):")
-    lines += [f"    {s['mflops']:9.3f} MFLOPs  {s['params']:>10,} params  depth {s['depth']:3d}  {s['arch']}"
-              for s in info["samples"]]
+    lines += [row(**s) for s in info["samples"]]
     return "\n".join(lines)

@@ -50,7 +50,7 @@ class ArchSpec:
     num_classes: int  # outputs of the classifier
     stages: tuple[StageSpec, ...]  # at least one
     block: str = "basic"  # repeated unit: plain | basic | bottleneck | mbconv (nasprune.nn.BLOCKS)
-    stem: str = "cifar"  # cifar: 3x3 conv; imagenet: 7x7/2 conv + 3x3/2 max pool
+    stem: str = "cifar"  # cifar: 3x3 conv; mobilenet: 3x3/2 conv; imagenet: 7x7/2 conv + 3x3/2 max pool
     stem_channels: int = 16  # output channels of the stem conv
     kernel_size: int = 3  # spatial kernel of the blocks' main convs (odd)
     norm: str = "batch"  # batch | group | layer | instance | none (nasprune.nn.NORMS)
@@ -107,8 +107,9 @@ class TrainSpec:
     momentum: float = 0.9  # SGD momentum (ignored by adamw)
     weight_decay: float = 5e-4  # applied to conv and linear weights only, not to norms and biases
     schedule: str = "cosine"  # cosine (linear warm-up, cosine decay to 0) | onecycle | constant
-    warmup_epochs: float = 0.0  # linear warm-up length for the cosine schedule
+    warmup_epochs: float = 0.0  # linear warm-up length for the cosine schedule (at most 30% of the steps)
     label_smoothing: float = 0.0  # cross-entropy label smoothing
+    grad_clip: float = 0.0  # clip the global gradient norm to this before each step (0 = off)
 
     def __post_init__(self) -> None:
         _check_train(self)
@@ -233,7 +234,7 @@ def _check_train(t: TrainSpec) -> None:
     _require(_is_int(t.epochs) and t.epochs >= 1, f"train.epochs must be a positive integer (got {t.epochs!r})")
     _require(_is_int(t.batch_size) and t.batch_size >= 1,
              f"train.batch_size must be a positive integer (got {t.batch_size!r})")
-    for name in ("lr", "momentum", "weight_decay", "warmup_epochs", "label_smoothing"):
+    for name in ("lr", "momentum", "weight_decay", "warmup_epochs", "label_smoothing", "grad_clip"):
         value = getattr(t, name)
         _require(_is_num(value) and value >= 0, f"train.{name} must be a number >= 0 (got {value!r})")
     _require(t.lr > 0, f"train.lr must be > 0 (got {t.lr})")

@@ -30,9 +30,11 @@ class EagerStep:
     device. fp16 uses a gradient scaler; bf16 and fp32 need none."""
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime,
-                 after_backward: Callable[[], None] | None = None) -> None:
+                 after_backward: Callable[[], None] | None = None, grad_clip: float = 0.0) -> None:
         self.model, self.opt, self.criterion, self.runtime = model, opt, criterion, runtime
         self.after_backward = after_backward  # e.g. torch-pruning's sparsity regularizer, on unscaled gradients
+        self.grad_clip = grad_clip  # global gradient-norm bound (0 = off); computed on the device, no host sync
+        self.params = [p for group in opt.param_groups for p in group["params"]]
         self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.amp_dtype is torch.float16)
         self.loss_sum = torch.zeros((), device=runtime.device)
         self.correct = torch.zeros((), device=runtime.device, dtype=torch.long)
@@ -50,8 +52,13 @@ class EagerStep:
             logits = self.model(x)
             loss = self.criterion(logits, y)
         self.scaler.scale(loss).backward()
-        if self.after_backward is not None:
+        if self.after_backward is not None or self.grad_clip:
             self.scaler.unscale_(self.opt)  # a no-op without fp16 scaling
+        if self.grad_clip:
+            # foreach norms and a device-side clip coefficient (clamped to 1): nothing reads back to the host,
+            # so the step stays capturable
+            nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
+        if self.after_backward is not None:
             self.after_backward()
         self.scaler.step(self.opt)
         self.scaler.update()
@@ -72,8 +79,9 @@ class EagerStep:
 class GraphStep(EagerStep):
     """The same step, captured on CUDA after WARMUP_STEPS eager ones and replayed for every later batch."""
 
-    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime) -> None:
-        super().__init__(model, opt, criterion, runtime)
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime,
+                 grad_clip: float = 0.0) -> None:
+        super().__init__(model, opt, criterion, runtime, grad_clip=grad_clip)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_x: torch.Tensor | None = None
         self.static_y: torch.Tensor | None = None
@@ -120,13 +128,13 @@ class GraphStep(EagerStep):
 
 
 def make_step(model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime,
-              after_backward: Callable[[], None] | None = None) -> EagerStep:
+              after_backward: Callable[[], None] | None = None, grad_clip: float = 0.0) -> EagerStep:
     """A captured step where it can work (CUDA, graphs on, no fp16 gradient scaler, no Python hook between
     backward and update), else an eager one; ``step.mode`` tells which, and why not."""
     graphable = runtime.amp_dtype is not torch.float16 and after_backward is None
     if runtime.device.type == "cuda" and runtime.cuda_graph and graphable:
-        return GraphStep(model, opt, criterion, runtime)
-    step = EagerStep(model, opt, criterion, runtime, after_backward)
+        return GraphStep(model, opt, criterion, runtime, grad_clip)
+    step = EagerStep(model, opt, criterion, runtime, after_backward, grad_clip)
     if runtime.device.type == "cuda":
         step.mode = ("eager (fp16 needs a gradient scaler, which a graph cannot hold)"
                      if runtime.amp_dtype is torch.float16 else

@@ -32,6 +32,7 @@ __all__ = ["Runtime", "resolve_runtime", "EpochStats", "TrainResult", "train", "
            "make_optimizer", "PRECISIONS"]
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+WARMUP_CAP = 0.3  # the largest share of a run's steps a cosine schedule's warm-up may take
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,12 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
     batch_size = min(spec.batch_size, len(data.train))
     steps = len(data.train) // batch_size
     opt, lr = make_optimizer(model, spec, runtime.device)
-    step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime, after_backward)
-    warmup, total = round(spec.warmup_epochs * steps), spec.epochs * steps
+    step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime, after_backward,
+                     spec.grad_clip)
+    total = spec.epochs * steps
+    # a warm-up given in epochs can swallow a short run (1 epoch of 2, or all of --epochs 1): it never takes more
+    # than the one-cycle schedule's rise, 30% of the steps
+    warmup = min(round(spec.warmup_epochs * steps), round(WARMUP_CAP * total))
     result, start, done = TrainResult(), time.perf_counter(), 0
     for epoch in range(1, spec.epochs + 1):
         t0 = time.perf_counter()

@@ -40,7 +40,16 @@ def test_show_prints_params_and_mflops_of_each_preset(capsys, name, params, mflo
 def test_show_of_a_search_space_lists_its_parameters(capsys):
     code, out, _ = run(capsys, "show", "default", "--samples", "2")
     assert code == 0
-    assert "s2_repeats" in out and "lr" in out and out.count("MFLOPs  ") == 2
+    assert "s2_repeats" in out and "lr" in out
+    first, random = out.split("tried first (start_with):")[1].split("random candidates")
+    assert first.count("MFLOPs  ") == 1 and "basic[1,1,1]x[16,32,64] cifar/16 k3 batch relu" in first
+    assert random.count("MFLOPs  ") == 2
+
+
+def test_show_of_the_default_for_an_input_shows_what_it_becomes(capsys):
+    code, out, _ = run(capsys, "show", "default", "--input", "3x64x64", "--samples", "0")
+    assert code == 0 and "fitted to 3x64x64 inputs" in out
+    assert "stem           one of mobilenet, imagenet" in out
 
 
 @pytest.mark.parametrize("argv, message", [

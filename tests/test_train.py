@@ -139,3 +139,49 @@ def test_captured_step_trains_like_the_eager_step(digits, optimizer, lr):
     assert runs[True].final.train_loss == pytest.approx(runs[False].final.train_loss, rel=0.05)
     assert runs[True].final.val_acc == pytest.approx(runs[False].final.val_acc, abs=0.03)
     assert [h.lr for h in runs[True].history] == pytest.approx([h.lr for h in runs[False].history])
+
+
+def test_gradient_clipping_bounds_the_global_norm(digits):
+    from torch import nn
+
+    from nasprune.steps import EagerStep
+
+    runtime = resolve_runtime("cpu")
+    model = build_model(ArchSpec(1, 10, (StageSpec(1, 16, 1),), norm="none"))
+    opt, _ = make_optimizer(model, TrainSpec(lr=1e-9), runtime.device)  # the step barely moves the weights
+    x = (digits.train.x[:64].float() - 8) * 100  # huge inputs: huge gradients
+    norms = {}
+    for clip in (0.0, 1.0):
+        step = EagerStep(model, opt, nn.CrossEntropyLoss(), runtime, grad_clip=clip)
+        step(x, digits.train.y[:64])
+        norms[clip] = torch.norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+    assert norms[0.0] > 10 and norms[1.0] == pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_network_without_a_norm_trains_at_a_high_rate_with_clipping(digits):
+    arch = ArchSpec(1, 10, (StageSpec(2, 32, 1), StageSpec(2, 64, 2)), block="basic", norm="none", stem_channels=16)
+    results = {}
+    for clip in (0.0, 2.0):
+        torch.manual_seed(0)
+        spec = TrainSpec(epochs=3, batch_size=64, optimizer="sgd", lr=0.3, grad_clip=clip)
+        try:
+            results[clip] = train(build_model(arch), digits, spec, resolve_runtime("cpu")).final.val_acc
+        except DivergedError:
+            results[clip] = 0.0
+    assert results[2.0] > 0.5 and results[2.0] > results[0.0] + 0.2, results  # measured: 0.65 against 0.18
+
+
+def test_a_warm_up_never_takes_more_than_the_one_cycle_rise(digits, monkeypatch):
+    import sys
+
+    seen = set()
+
+    def spy(schedule, step, total, warmup=0):
+        seen.add((total, warmup))
+        return lr_factor(schedule, step, total, warmup)
+
+    monkeypatch.setattr(sys.modules["nasprune.train"], "lr_factor", spy)  # the package exports train(), the function
+    spec = TrainSpec(epochs=2, batch_size=128, warmup_epochs=1.5, lr=0.1)  # 75% of the run asked for
+    train(build_model(ARCH), digits, spec, resolve_runtime("cpu"))
+    total = 2 * (len(digits.train) // 128)
+    assert seen == {(total, round(0.3 * total))}

@@ -2,10 +2,10 @@
 
 from .blocks import BLOCKS, BasicBlock, BlockInfo, Bottleneck, MBConv, PlainBlock
 from .layers import ACTIVATIONS, NORMS, SHORTCUTS, LayerNorm2d, get_act, get_norm
-from .network import DOWNSAMPLES, STEMS, Network, build_model, weighted_depth
+from .network import DOWNSAMPLES, STEM_REDUCTION, STEMS, Network, build_model, weighted_depth
 
 __all__ = [
-    "ACTIVATIONS", "NORMS", "BLOCKS", "SHORTCUTS", "STEMS", "DOWNSAMPLES",
+    "ACTIVATIONS", "NORMS", "BLOCKS", "SHORTCUTS", "STEMS", "STEM_REDUCTION", "DOWNSAMPLES",
     "BlockInfo", "PlainBlock", "BasicBlock", "Bottleneck", "MBConv", "LayerNorm2d",
     "Network", "build_model", "weighted_depth", "get_act", "get_norm",
 ]

@@ -4,7 +4,9 @@
 
 and registers in :data:`BLOCKS` with what the search space needs to know about it (whether it has a
 residual shortcut, whether and how it uses ``expansion``). Each block exposes ``weighted_layers``: the
-number of convs on its main path, which is how ResNet-20 counts to 20.
+number of convs on its main path, which is how ResNet-20 counts to 20; a block with an identity-capable
+shortcut names the last layer of its residual branch (a ConvNormAct) in ``branch_end`` (None without one):
+:func:`nasprune.nn.build_model` starts a norm-free branch at zero.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class PlainBlock(nn.Module):
     """conv -> norm -> act (-> SE): one layer of a VGG-like network, no shortcut."""
 
     weighted_layers = 1
+    branch_end = None
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, act: ActFactory, norm: NormFactory, *,
                  kernel_size: int = 3, se_ratio: float = 0.0, expansion: float = 1.0, shortcut: str = "conv") -> None:
@@ -43,6 +46,7 @@ class BasicBlock(nn.Module):
     """Two kxk convs with a residual shortcut (He et al. 2016, ResNet-18/34 and the CIFAR ResNets)."""
 
     weighted_layers = 2
+    branch_end = "conv2"
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, act: ActFactory, norm: NormFactory, *,
                  kernel_size: int = 3, se_ratio: float = 0.0, expansion: float = 1.0, shortcut: str = "conv") -> None:
@@ -62,6 +66,7 @@ class Bottleneck(nn.Module):
     conv, as in torchvision ("ResNet v1.5"); the inner width is ``out_ch / expansion``."""
 
     weighted_layers = 3
+    branch_end = "conv3"
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, act: ActFactory, norm: NormFactory, *,
                  kernel_size: int = 3, se_ratio: float = 0.0, expansion: float = 4.0, shortcut: str = "conv") -> None:
@@ -93,6 +98,7 @@ class MBConv(nn.Module):
         self.project = ConvNormAct(mid, out_ch, 1, 1, norm, act=None)
         self.has_skip = stride == 1 and in_ch == out_ch
         self.weighted_layers = 2 + (mid != in_ch)
+        self.branch_end = "project" if self.has_skip else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.dw(self.expand(x))))

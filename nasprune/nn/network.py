@@ -13,10 +13,13 @@ from ..spec import ArchSpec, StageSpec
 from .blocks import BLOCKS
 from .layers import SHORTCUTS, ActFactory, ConvNormAct, NormFactory, get_act, get_norm
 
-__all__ = ["Network", "Stage", "Head", "build_model", "weighted_depth", "STEMS", "DOWNSAMPLES"]
+__all__ = ["Network", "Stage", "Head", "build_model", "weighted_depth", "STEMS", "STEM_REDUCTION", "DOWNSAMPLES"]
 
-#: cifar: one 3x3 conv at full resolution; imagenet: 7x7/2 conv + 3x3/2 max pool (a quarter of the input)
-STEMS = ("cifar", "imagenet")
+#: cifar: one 3x3 conv at full resolution; mobilenet: one 3x3 conv with stride 2 (MobileNetV2's first layer,
+#: half the resolution); imagenet: 7x7/2 conv + 3x3/2 max pool (a quarter of the resolution)
+STEMS = ("cifar", "mobilenet", "imagenet")
+#: how much each stem shrinks the input's height and width
+STEM_REDUCTION = {"cifar": 1, "mobilenet": 2, "imagenet": 4}
 #: conv: the first block of a stage has the stride; maxpool | avgpool: a 2x2 pool opens the stage
 DOWNSAMPLES = ("conv", "maxpool", "avgpool")
 
@@ -24,6 +27,8 @@ DOWNSAMPLES = ("conv", "maxpool", "avgpool")
 def _stem(arch: ArchSpec, act: ActFactory, norm: NormFactory) -> nn.Sequential:
     if arch.stem == "cifar":
         return nn.Sequential(ConvNormAct(arch.in_channels, arch.stem_channels, 3, 1, norm, act))
+    if arch.stem == "mobilenet":
+        return nn.Sequential(ConvNormAct(arch.in_channels, arch.stem_channels, 3, 2, norm, act))
     if arch.stem == "imagenet":
         return nn.Sequential(ConvNormAct(arch.in_channels, arch.stem_channels, 7, 2, norm, act),
                              nn.MaxPool2d(3, 2, padding=1))
@@ -94,15 +99,34 @@ class Network(nn.Module):
 
 
 def _init_weights(model: nn.Module) -> None:
-    # He et al. 2015 initialization for convs (fan_out, as torchvision's ResNets); norms start as identity
+    """He et al. 2015 initialization, in the form that suits where each conv sits, and norms as identity.
+
+    - A conv followed by a norm: torchvision's ``fan_out`` form (the norm sets the forward scale; fan_out keeps
+      the backward one).
+    - A conv without a norm after it: the ``fan_in`` form, which keeps the forward signal (torch counts the
+      fan-in per group, so a depthwise conv's is its k*k taps). With fan_out, a norm-free network's features
+      shrink by sqrt(fan_in / fan_out) per conv, and a depthwise conv's fan_out counts all its channels:
+      measured at init on 1x28x28 inputs, the features of a norm-free MBConv network fell from std 0.19 to
+      0.0005 over three stages, and it stayed at chance for all 8 epochs of training.
+    - A residual branch without a norm ends in zeros (Fixup, Zhang et al. 2019), so the block starts as its
+      shortcut and the sum of branches does not grow the signal with depth. With a norm the branch keeps its
+      scale: zeroing the norm's scale instead (Goyal et al. 2017) cost 35-45 points of validation accuracy
+      after 4 epochs on digits (3 seeds), and trials here are short.
+    """
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)) and m.weight is not None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, ConvNormAct) and not isinstance(m.norm, nn.Identity):
+            nn.init.kaiming_normal_(m.conv.weight, mode="fan_out", nonlinearity="relu")
+        end = getattr(m, "branch_end", None)
+        if isinstance(end, str) and isinstance(getattr(m, end).norm, nn.Identity):
+            nn.init.zeros_(getattr(m, end).conv.weight)
 
 
 def build_model(arch: ArchSpec) -> Network:

@@ -12,7 +12,10 @@ from ..data.placement import PLACEMENTS
 from ..errors import ConfigError
 from .stopping import PRUNERS
 
-__all__ = ["SearchConfig", "SearchResult", "OBJECTIVES"]
+__all__ = ["SearchConfig", "SearchResult", "OBJECTIVES", "SAMPLERS"]
+
+#: tpe: Optuna's TPE (multivariate, grouped, constant liar; the default); random: Optuna's RandomSampler (a control)
+SAMPLERS = ("tpe", "random")
 
 #: objective sets a study can optimize; accuracy is always maximized, costs minimized
 OBJECTIVES = {
@@ -37,7 +40,10 @@ class SearchConfig:
     space: str | Path = "default"  # YAML file or bundled name
     data: str = "digits"  # NAME or NAME:PATH
     study: str | None = None  # default: <space name>-<data name>
-    trials: int = 20  # trials the study should end with (complete, pruned or failed), across runs and workers
+    trials: int | None = 20  # trials the study should end with (complete, stopped or failed), across runs and
+    # workers; None: as many as the time budget allows (needs time_budget)
+    time_budget: float | None = None  # minutes of wall clock for the whole search (nasprune.search.budget)
+    sampler: str = "tpe"  # a name in SAMPLERS
     epochs: int | None = None  # overrides the space's training.epochs
     objectives: str = "accuracy,mflops"  # a key of OBJECTIVES
     max_mflops: float | None = None  # budget: candidates above it are rejected before training
@@ -72,11 +78,15 @@ class SearchConfig:
         if self.pruner in ("hyperband", "median") and self.multi_objective:
             raise ConfigError(f"Optuna's {self.pruner} pruner needs a single objective; use --objectives accuracy, "
                                 f"or --pruner rungs (nasprune's rule, works with several)")
-        if self.trials < 1:
+        if self.trials is None and self.time_budget is None:
+            raise ConfigError("give a trial budget (--trials) or a time budget (--time-budget), or both")
+        if self.trials is not None and self.trials < 1:
             raise ConfigError(f"trials must be >= 1 (got {self.trials})")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1 (got {self.epochs})")
-        for name in ("max_mflops", "max_params", "timeout"):
+        for name in ("max_mflops", "max_params", "timeout", "time_budget"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be > 0 (got {value})")

@@ -164,9 +164,9 @@ class Objective:
             trial.set_user_attr("history", history)
             if self.on_epoch:
                 self.on_epoch(trial.number, stats, spec.train.epochs)
-            for rule in self.rules:
+            for rule in self.rules:  # every rule sees every epoch (Optuna's pruners are told each one)
                 reason = rule(trial, stats.epoch, stats.val_acc)
-                if reason:
+                if reason and stats.epoch < spec.train.epochs:  # a finished trial has nothing left to save
                     return reason
             return None
 

@@ -62,6 +62,8 @@ def trial_line(t: optuna.trial.FrozenTrial) -> str:
         tail = f"{a['arch']}  [{tail}]"
     if a.get("baseline"):
         tail = f"(baseline {a['baseline']}) {tail}"
+    if "retrain_of" in a:
+        tail = f"(trial {a['retrain_of']} trained again, {len(a.get('history') or [])} epochs) {tail}"
     if RETRY_OF in a:
         tail = f"(retry of trial {a[RETRY_OF]}) {tail}"
     return f"trial {t.number:4d}  {state:8s}  {acc}  {mflops}  {params}  {seconds}  {tail}".rstrip()
@@ -70,9 +72,10 @@ def trial_line(t: optuna.trial.FrozenTrial) -> str:
 class Progress:
     """Progress bar over the trial budget (shown on terminals only) plus printed lines."""
 
-    def __init__(self, enabled: bool, total: int, initial: int) -> None:
+    def __init__(self, enabled: bool, total: int | None, initial: int) -> None:
         self.enabled = enabled
-        self.bar = tqdm(total=total, initial=min(initial, total), unit="trial", dynamic_ncols=True,
+        self.bar = tqdm(total=total, initial=initial if total is None else min(initial, total), unit="trial",
+                        dynamic_ncols=True,
                         disable=None if enabled else True, file=sys.stderr, leave=False)
 
     def print(self, text: str = "") -> None:
@@ -86,7 +89,7 @@ class Progress:
     def trial(self, t: optuna.trial.FrozenTrial, finished: int) -> None:
         """A trial of this process ended; ``finished`` counts the study's trials toward the budget."""
         self.print(trial_line(t))
-        self.bar.n = min(finished, self.bar.total)
+        self.bar.n = finished if self.bar.total is None else min(finished, self.bar.total)
         self.bar.set_postfix_str("")
         self.bar.refresh()
 

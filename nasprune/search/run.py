@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,15 +18,18 @@ from ..checkpoint import write_json
 from ..data import DataOptions, DataSplits, load_data
 from ..data.placement import choose_placement, place_data
 from ..errors import CandidateError, StudyError
-from ..space import SearchSpace, TrainSpec, TrialSpec, fixed_spec, load_space, space_hash
+from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
 from ..train import Runtime, resolve_runtime
+from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, retrain_specs
 from .config import SearchConfig, SearchResult
 from .objective import Objective
 from .progress import Progress, format_table, human_count
-from .stopping import RungRule, make_optuna_pruner, optuna_pruner_rule
+from .stopping import RETRAIN_OF, Deadline, RungRule, chance_level, make_optuna_pruner, optuna_pruner_rule
 from .study import (
     ARTIFACTS_KEY,
     BASELINE_ATTR,
+    STAMP_KEY,
+    START_ATTR,
     counts_by_outcome,
     default_storage_path,
     existing_trials,
@@ -47,22 +52,26 @@ def _epochs(config: SearchConfig, space: SearchSpace) -> int:
     return space.train["epochs"].value if "epochs" in space.train else TrainSpec.epochs
 
 
-def _sampler(seed: int, trials: int) -> optuna.samplers.BaseSampler:
+def _sampler(kind: str, seed: int, trials: int | None) -> optuna.samplers.BaseSampler:
     # TPE handles define-by-run (conditional) spaces best; group=True models the per-stage parameters
     # that exist only at some depths jointly with the depth. constant_liar keeps parallel workers apart.
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    expected = trials or 2 * TRIALS_PER_BUDGET  # a time budget: about this many trials
     with quiet_optuna():
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                          n_startup_trials=min(10, max(4, trials // 4)))
+                                          n_startup_trials=min(10, max(4, expected // 4)))
 
 
-def _pruning(config: SearchConfig, epochs: int) -> tuple[optuna.pruners.BasePruner, list, str]:
-    """(Optuna pruner, per-epoch rules, description) for the configured pruner."""
+def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.pruners.BasePruner, list, str]:
+    """(Optuna pruner, per-epoch rules, description) for the configured pruner; ``chance``: the validation
+    accuracy of always guessing the largest class."""
     name = config.pruner
     if name == "auto":
         name = "rungs" if config.multi_objective else "hyperband"
     rules: list = [] if config.multi_objective else [optuna_pruner_rule]  # SO: report every epoch
     if name == "rungs":
-        rule = RungRule(epochs)
+        rule = RungRule(epochs, chance=chance)
         rules.append(rule)
         if not rule.rungs:
             return optuna.pruners.NopPruner(), rules, f"rungs (none: {epochs} epochs are too few to judge early)"
@@ -82,6 +91,13 @@ def _baseline_specs(config: SearchConfig, data: DataSplits, epochs: int) -> dict
     return specs
 
 
+def _enqueue_start(study: optuna.Study, space: SearchSpace) -> None:
+    """A new study tries the space's ``start_with`` candidates first, as ordinary samples of the space (the
+    sampler learns from them like from any trial); parameters a candidate leaves out are sampled."""
+    for i, params in enumerate(space.start_with):
+        study.enqueue_trial(params, user_attrs={START_ATTR: i})
+
+
 def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None:
     present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
     for name, spec in specs.items():
@@ -92,7 +108,7 @@ def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None
 class _AfterTrial:
     """Optuna callback: print the trial, stop at the global budget, stop after repeated failures."""
 
-    def __init__(self, progress: Progress, budget: int, max_failures: int) -> None:
+    def __init__(self, progress: Progress, budget: int | None, max_failures: int) -> None:
         self.progress, self.budget, self.max_failures = progress, budget, max_failures
         self.failures_in_a_row = 0
 
@@ -107,8 +123,8 @@ class _AfterTrial:
                                  f"{trial.user_attrs.get('reason')}); check the search space and the data")
         else:
             self.failures_in_a_row = 0
-        if finished_count(study, include_running=True) >= self.budget:  # running trials of other workers count
-            study.stop()
+        if self.budget is not None and finished_count(study, include_running=True) >= self.budget:
+            study.stop()  # running trials of other workers count
 
 
 def _stamp(config: SearchConfig, space: SearchSpace, epochs: int) -> dict[str, Any]:
@@ -142,42 +158,84 @@ class _Setup:
     rules: list  # per-epoch stopping rules
     pruner_text: str  # how hopeless trials are stopped, for the header
     dead: list[int]  # trials of dead workers marked failed (and queued again) on start
+    clock: Clock | None = None  # the time budget, if any
+    epochs_text: str = ""  # where the epochs per trial came from, for the header
+    worker_index: int = 0
 
 
-def setup(config: SearchConfig, worker_index: int = 0) -> _Setup:
+def _stamped_epochs(storage: optuna.storages.BaseStorage, name: str) -> int | None:
+    """The epochs per trial an existing study was made with (None for a new study)."""
+    if name not in optuna.get_all_study_names(storage):
+        return None
+    with quiet_optuna():
+        study = optuna.load_study(study_name=name, storage=storage)
+    return (study.user_attrs.get(STAMP_KEY) or {}).get("epochs")
+
+
+def _study_epochs(config: SearchConfig, space: SearchSpace, data: DataSplits, runtime: Runtime,
+                  storage: optuna.storages.BaseStorage, name: str, clock: Clock | None) -> tuple[int, str]:
+    """(epochs per trial, where they come from): --epochs, else the space's, else with a time budget the plan
+    of nasprune.search.budget (a study that exists keeps the epochs it was planned with)."""
+    if config.epochs is not None:
+        return config.epochs, "--epochs"
+    epochs = _epochs(config, space)
+    if clock is None:
+        return epochs, "from the space"
+    stamped = _stamped_epochs(storage, name)
+    if stamped is not None:
+        return stamped, "as planned when the study began"
+    first = candidates(space, data.input_shape[0], data.num_classes, random=0 if space.start_with else 1,
+                       seed=config.seed)[0]
+    first = TrialSpec(first.arch, first.train.replace(epochs=epochs))
+    planned = plan_epochs(first, place_data(data, runtime.device, config.placement), runtime, clock, epochs)
+    return planned, f"planned so that {TRIALS_PER_BUDGET} trials of the first candidate fit in the time budget"
+
+
+def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = None) -> _Setup:
     """Load and validate everything, then open the study. Bad input fails here, before any write.
-    The data stays in host memory; each process places it on its own device."""
-    space = load_space(config.space)
+    The data stays in host memory; each process places it on its own device. ``clock``: the time budget
+    (see nasprune.search.budget), started by :func:`search`."""
+    space = load_space(config.space)  # a bad file fails before the data is read
     runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
     data = load_data(config.data, config.data_options, seed=config.seed)
-    epochs = _epochs(config, space)
-    baselines = _baseline_specs(config, data, epochs)
+    space = fit_space(space, data.input_shape)
+    baselines = _baseline_specs(config, data, _epochs(config, space))  # validated before anything is written
     name = config.study or f"{space.name}-{data.name}"
     study_dir = config.results_dir / name
     storage_name = config.storage or str(default_storage_path(study_dir))
-    pruner, rules, pruner_text = _pruning(config, epochs)
     directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
     storage = open_storage(storage_name, config.heartbeat, config.max_retries)
+    epochs, epochs_text = _study_epochs(config, space, data, runtime, storage, name, clock)
+    baselines = {k: TrialSpec(v.arch, v.train.replace(epochs=epochs)) for k, v in baselines.items()}
+    pruner, rules, pruner_text = _pruning(config, epochs, chance_level(data.val.y))
+    if clock is not None:
+        rules.append(Deadline(clock.deadline))
     # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates; so does
     # each worker, so concurrent workers do not sample the same random candidates
-    sampler = _sampler(config.seed + existing_trials(storage, name) + 7919 * worker_index, config.trials)
+    sampler = _sampler(config.sampler, config.seed + existing_trials(storage, name) + 7919 * worker_index,
+                       config.trials)
     study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
                                 _stamp(config, space, epochs))
     artifacts_root = config.artifacts_dir or study_dir
     if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
         study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
     dead = recover_dead_trials(study, storage, config.max_retries)
+    if not resumed:
+        _enqueue_start(study, space)
     _enqueue_baselines(study, baselines)
     return _Setup(config, space, data, runtime, epochs, study, study_dir, artifacts_root, storage, storage_name,
-                  resumed, rules, pruner_text, dead)
+                  resumed, rules, pruner_text, dead, clock, epochs_text, worker_index)
 
 
 #: seconds between looks at the study while other workers' trials decide whether the budget is reached
 WAIT_SECONDS = 2.0
+#: study attribute: the sources of the retrained winners, set once the retraining phase is planned
+RETRAINS_PLANNED = "retrains_planned"
 
 
 def optimize(s: _Setup, progress: Progress, workers_per_device: int = 1) -> None:
-    """Run trials in this process until the study holds its budget (or the timeout passes).
+    """Run trials in this process until the study holds its budget (or the timeout passes); with a time
+    budget, sample until its exploration phase ends, then retrain the winners (nasprune.search.budget).
 
     Trials running in other processes count toward the budget while they run. When they are all that stands
     between the study and its budget, this process waits for them rather than exit: if their worker dies
@@ -190,23 +248,52 @@ def optimize(s: _Setup, progress: Progress, workers_per_device: int = 1) -> None
                           max_mflops=config.max_mflops, max_params=config.max_params, budget=config.trials,
                           latency=config.latency, artifacts=config.artifacts, on_epoch=progress.epoch)
     after = _AfterTrial(progress, config.trials, config.max_failures)
-    deadline = None if config.timeout is None else time.monotonic() + config.timeout
-    while deadline is None or time.monotonic() < deadline:
+    ends = [time.time() + config.timeout] if config.timeout is not None else []
+    sample_until = min([*ends, s.clock.explore_end] if s.clock else ends, default=math.inf)
+
+    def run(n_trials: int | None, until: float) -> None:
+        # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
+        # user attributes and our lines already say
+        with quiet_optuna(optuna.logging.ERROR):
+            study.optimize(objective, n_trials=n_trials, timeout=None if until == math.inf else
+                           max(0.0, until - time.time()), callbacks=[after], catch=(CandidateError,),
+                           gc_after_trial=False)
+
+    while time.time() < sample_until:
         for number in recover_dead_trials(study, s.storage, config.max_retries):
             progress.print(f"trial {number}: its worker died; queued to run again")
-        remaining = config.trials - finished_count(study, include_running=True)
-        if remaining > 0:
-            # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
-            # user attributes and our lines already say
-            with quiet_optuna(optuna.logging.ERROR):
-                study.optimize(objective, n_trials=remaining,
-                               timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
-                               callbacks=[after], catch=(CandidateError,), gc_after_trial=False)
+        remaining = None if config.trials is None else config.trials - finished_count(study, include_running=True)
+        if remaining is None or remaining > 0:
+            run(remaining, sample_until)
             continue
         running, watched = others_running(study, s.storage)
         if finished_count(study) >= config.trials or running == 0 or watched < running:
-            return  # done, or waiting on trials whose death this process could not notice
+            break  # done, or waiting on trials whose death this process could not notice
         time.sleep(WAIT_SECONDS)
+    if s.clock is not None:
+        _retrain(s, progress, run)
+
+
+def _retrain(s: _Setup, progress: Progress, run: Callable[[int | None, float], None]) -> None:
+    """The second phase of a time budget: the first worker queues the winners to train again with more epochs
+    (once per study); every worker runs queued ones until none is left or the budget is spent."""
+    study, clock = s.study, s.clock
+    while time.time() < clock.deadline:
+        if s.worker_index == 0 and not study.user_attrs.get(RETRAINS_PLANNED):
+            plans = retrain_specs(pareto_winners(study), study, s.epochs, clock)
+            for source, spec in plans:
+                study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict()})
+            study.set_user_attr(RETRAINS_PLANNED, [source for source, _ in plans])
+            if plans:
+                progress.print(f"time budget: sampling ended; retraining trial{'s' if len(plans) > 1 else ''} "
+                               + ", ".join(f"{n} with {spec.train.epochs} epochs" for n, spec in plans))
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if waiting:
+            run(1, clock.deadline)
+        elif study.user_attrs.get(RETRAINS_PLANNED) is not None:
+            return
+        else:
+            time.sleep(WAIT_SECONDS)  # the first worker is still finishing its last sampled trial
 
 
 def search(config: SearchConfig | None = None) -> SearchResult:
@@ -232,27 +319,33 @@ def search(config: SearchConfig | None = None) -> SearchResult:
         >>> result.best["test_accuracy"]  # doctest: +SKIP
     """
     config = config or SearchConfig()
-    s = setup(config)
+    clock = Clock(time.time(), 60 * config.time_budget) if config.time_budget else None
+    s = setup(config, clock=clock)
     devices = plan_devices(config, s.runtime.device)
     study = s.study
     done = finished_count(study)
     progress = Progress(config.progress, config.trials, done)
+    of = f"/{config.trials}" if config.trials is not None else ""
     progress.print(f"nasprune search: study {study.study_name!r} ({'resuming' if s.resumed else 'new'}, "
-                   f"{done}/{config.trials} trials finished) in {s.storage_name}")
+                   f"{done}{of} trials finished) in {s.storage_name}")
     placement = choose_placement(s.data, s.runtime.device, config.placement, devices.count(devices[0]))
     where = "resident on the device" if placement == "device" else "streamed from host memory"
     progress.print(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}, {where}")
     workers = f"{len(devices)} workers on {', '.join(sorted(set(devices)))}" if len(devices) > 1 else "1 worker"
-    progress.print(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial, objectives "
-                   f"{' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
+    progress.print(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial "
+                   f"({s.epochs_text}), objectives {' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
+    if clock is not None:
+        progress.print(f"  time budget {config.time_budget:g} min: new candidates until "
+                       f"{_minutes(clock.explore_end - clock.start)}, then the winners train again from scratch with "
+                       f"as many epochs as the rest of the budget allows")
     if s.dead:
         progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a worker that died: marked failed, "
                        f"queued to run again (up to {config.max_retries} times)")
     try:
         if len(devices) == 1:
             optimize(s, progress)
-        elif finished_count(study, include_running=True) < config.trials:
-            run_workers(config, devices, study, progress)
+        elif config.trials is None or finished_count(study, include_running=True) < config.trials:
+            run_workers(config, devices, study, progress, clock)
     except KeyboardInterrupt:
         progress.print(f"interrupted: {finished_count(study)} finished trials are saved in {s.storage_name}; "
                        f"run the same command to resume")
@@ -260,6 +353,10 @@ def search(config: SearchConfig | None = None) -> SearchResult:
     finally:
         progress.close()
     return _finish(s, progress)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
 def _finish(s: _Setup, progress: Progress) -> SearchResult:

@@ -6,18 +6,29 @@ asynchronous, as ASHA, Li et al. 2020) at epochs ``min_epoch * eta**k``, where a
 with trials that cost no more than it does (MFLOPs within ``tolerance``). A trial that is beaten at the
 same epoch by most networks as cheap as itself is unlikely to end on the Pareto front, so it stops; the
 cheapest networks are never judged against expensive ones that learn faster per epoch.
+
+Two more reasons end a trial whatever it costs: it has not learned at all (validation accuracy at chance)
+by a rung past the warm-up while another trial has, and it would run past the search's time budget.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState
 
-__all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule"]
+__all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
+           "Deadline", "LEARNED_MARGIN", "RETRAIN_OF", "chance_level"]
+
+#: a trial that retrains another with more epochs (nasprune.search.run): it was chosen already, so rules
+#: neither judge it nor count it as a peer (its epochs follow a longer schedule)
+RETRAIN_OF = "retrain_of"
+#: validation accuracy within this many points of chance counts as "has not learned"
+LEARNED_MARGIN = 0.02
 
 #: pruner names a user can pick; "auto" is Hyperband for one objective and rungs for several
 PRUNERS = ("auto", "rungs", "hyperband", "median", "none")
@@ -55,6 +66,7 @@ class RungRule:
     min_epoch: int = 1
     min_peers: int = 3
     tolerance: float = 1.25
+    chance: float | None = None  # accuracy of always guessing the validation split's largest class
 
     @property
     def rungs(self) -> tuple[int, ...]:
@@ -64,25 +76,66 @@ class RungRule:
         """Validation accuracies at ``epoch`` of other trials that reached it and cost at most
         ``tolerance * mflops``."""
         values = []
-        for t in trials:
-            history = t.user_attrs.get("history") or []
+        for t in _comparable(trials, number, epoch):
             cost = t.user_attrs.get("mflops")
-            if t.number != number and len(history) >= epoch and cost is not None and cost <= mflops * self.tolerance:
-                values.append(history[epoch - 1]["val_acc"])
+            if cost is not None and cost <= mflops * self.tolerance:
+                values.append(t.user_attrs["history"][epoch - 1]["val_acc"])
         return values
 
+    def learned_elsewhere(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int,
+                          val_acc: float) -> str | None:
+        """Why a trial at chance has not merely started slowly: past the warm-up (30% of the epochs, the rise of
+        the one-cycle schedule) another trial had clearly learned by the same epoch. None otherwise."""
+        if self.chance is None or epoch < 0.3 * self.epochs or val_acc > self.chance + LEARNED_MARGIN:
+            return None
+        best = max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number)
+                    for t in _comparable(trials, number, epoch)), default=None)
+        if best is None or best[0] <= self.chance + 2 * LEARNED_MARGIN:
+            return None  # nothing has learned yet: the data may be slow to start, not this network
+        return (f"did not learn: val_acc {val_acc:.4f} at epoch {epoch} is chance ({self.chance:.4f}), while trial "
+                f"{best[1]} reached {best[0]:.4f}")
+
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | None:
-        if epoch not in self.rungs:
+        if epoch not in self.rungs or RETRAIN_OF in trial.user_attrs:
             return None
         mflops = trial.user_attrs["mflops"]
         trials = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                                    TrialState.RUNNING))
+        reason = self.learned_elsewhere(trials, trial.number, epoch, val_acc)
+        if reason:
+            return reason
         peers = self.peers(trials, trial.number, epoch, mflops)
         if len(peers) < self.min_peers or successive_halving_keeps(val_acc, peers, self.eta):
             return None
         better = sum(p > val_acc for p in peers)
         return (f"rung at epoch {epoch}: val_acc {val_acc:.4f} beaten by {better} of {len(peers)} trials "
                 f"at <= {self.tolerance:g}x its MFLOPs (keeps the top 1/{self.eta})")
+
+
+def _comparable(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int) -> list[optuna.trial.FrozenTrial]:
+    """Other search trials that reached ``epoch`` on the study's schedule (retrained ones run a longer one)."""
+    return [t for t in trials if t.number != number and len(t.user_attrs.get("history") or []) >= epoch
+            and RETRAIN_OF not in t.user_attrs]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Stops a trial whose next epoch would end after ``at`` (a ``time.time()`` value): the time budget
+    of the whole search. The next epoch is assumed to take as long as the mean one so far."""
+
+    at: float
+
+    def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | None:
+        history = trial.user_attrs.get("history") or []
+        per_epoch = sum(h["seconds"] for h in history) / max(1, len(history))
+        if time.time() + per_epoch > self.at:
+            return f"time budget: the next epoch would end after the search's budget (stopped at epoch {epoch})"
+        return None
+
+
+def chance_level(labels) -> float:
+    """Accuracy of always answering the most frequent class of ``labels`` (a tensor of class indices)."""
+    return float(labels.bincount().max()) / max(1, len(labels))
 
 
 def make_optuna_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:

@@ -22,11 +22,12 @@ from ..errors import StudyError
 
 __all__ = ["open_storage", "open_study", "existing_trials", "default_storage_path", "recover_dead_trials", "retry_trial",
            "others_running", "heartbeat_on", "outcome_of", "reason_of", "load_study_data", "finished_count", "budget_taken_before",
-           "counts_by_outcome", "worker_id", "artifacts_root", "OUTCOMES", "STAMP_KEY", "BASELINE_ATTR", "RETRY_OF", "ARTIFACTS_KEY"]
+           "counts_by_outcome", "worker_id", "artifacts_root", "OUTCOMES", "STAMP_KEY", "BASELINE_ATTR", "START_ATTR", "RETRY_OF", "ARTIFACTS_KEY"]
 
 STAMP_KEY = "nasprune"
 JOURNAL_NAME = "study.journal"
 BASELINE_ATTR = "baseline"  # a preset enqueued as a trial (--baseline)
+START_ATTR = "start_with"  # a candidate of the space's start_with list (its index)
 RETRY_OF = "retry_of"  # a trial that repeats one whose worker died
 _CARRIED = ("spec", BASELINE_ATTR)  # what a retry keeps of the trial it repeats
 CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
@@ -205,8 +206,9 @@ def artifacts_root(study: optuna.Study, study_dir: Path) -> Path:
 
 def _counts(t: optuna.trial.FrozenTrial) -> bool:
     # complete, pruned, and failed-by-the-candidate trials use up the budget; interrupted, dead-worker and
-    # surplus ones do not, nor the pruned models that ``nasprune prune`` links to the study
-    if "pruned_from" in t.user_attrs:
+    # surplus ones do not, nor the pruned models that ``nasprune prune`` links to the study, nor the winners a
+    # time budget retrains (they are not new candidates)
+    if "pruned_from" in t.user_attrs or "retrain_of" in t.user_attrs:
         return False
     return t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         t.state == TrialState.FAIL and t.user_attrs.get("outcome") == "failed")

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from ..errors import NaspruneError, StudyError
 from ..signals import exit_code, interrupt_on_signals, signal_name
+from .budget import Clock
 from .config import SearchConfig
 from .progress import Progress
 
@@ -48,7 +49,7 @@ def plan_devices(config: SearchConfig, device: torch.device) -> list[str]:
     return [f"cuda:{gpus[i % len(gpus)]}" for i in range(count)]
 
 
-def worker_main(config: SearchConfig, device: str, index: int, per_device: int) -> None:
+def worker_main(config: SearchConfig, device: str, index: int, per_device: int, clock: Clock | None = None) -> None:
     """Body of one worker process: the single-process search loop on ``device``, without output of its
     own (the main process reports) and with a seed stream of its own."""
     from .run import optimize, setup  # noqa: PLC0415 - imported in the child, where run imports this module
@@ -58,7 +59,8 @@ def worker_main(config: SearchConfig, device: str, index: int, per_device: int) 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_device))
     try:
         with interrupt_on_signals():  # the main process ends its workers with SIGTERM
-            s = setup(replace(config, device=device, workers=1, gpus=None, progress=False), worker_index=index)
+            s = setup(replace(config, device=device, workers=1, gpus=None, progress=False), worker_index=index,
+                      clock=clock)
             optimize(s, Progress(False, config.trials, 0), workers_per_device=per_device)
     except NaspruneError as exc:
         print(f"nasprune worker {index}: error: {exc}", file=sys.stderr)
@@ -77,7 +79,8 @@ def _report_new(study: optuna.Study, seen: set[int], progress: Progress) -> None
             progress.trial(t, finished_count(study))
 
 
-def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, progress: Progress) -> None:
+def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, progress: Progress,
+                clock: Clock | None = None) -> None:
     """Start one process per entry of ``devices`` and report their trials until all have exited.
 
     A worker killed by a signal (SIGKILL, the OOM killer) is reported and left to the others: they fail its
@@ -88,7 +91,7 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, p
 
     context = multiprocessing.get_context("spawn")
     per_device = {d: devices.count(d) for d in devices}
-    procs = [context.Process(target=worker_main, args=(config, d, i, per_device[d]), name=f"nasprune-worker-{i}")
+    procs = [context.Process(target=worker_main, args=(config, d, i, per_device[d], clock), name=f"nasprune-worker-{i}")
              for i, d in enumerate(devices)]
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     for p in procs:
@@ -117,6 +120,6 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, p
     if failed:
         codes = ", ".join(f"worker {i} exit code {code}" for i, code in failed)
         raise StudyError(f"{len(failed)} of {len(procs)} workers failed ({codes}); see their messages above")
-    if killed and finished_count(study) < config.trials:
+    if killed and config.trials is not None and finished_count(study) < config.trials:
         raise StudyError(f"{len(killed)} of {len(procs)} workers were killed and the study holds "
                          f"{finished_count(study)} of {config.trials} trials; run the same command to finish it")

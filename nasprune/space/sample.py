@@ -13,13 +13,14 @@ from typing import Any
 
 import optuna
 
+from .._optuna import quiet_optuna
 from ..errors import SpaceError
 from ..nn import BLOCKS
 from ..spec import ArchSpec, StageSpec, TrainSpec, TrialSpec
 from .schema import Geometric, PerStage, SearchSpace, StageValue
 from .values import Fixed, Value, suggest
 
-__all__ = ["sample_spec", "fixed_spec"]
+__all__ = ["sample_spec", "fixed_spec", "candidates"]
 
 
 class _Draw:
@@ -90,3 +91,15 @@ def fixed_spec(space: SearchSpace, in_channels: int | None = None, num_classes: 
         raise SpaceError(f"{space.source}: say the input channels and classes (the file has no 'input' "
                          f"or 'num_classes')")
     return sample_spec(space, None, in_channels, num_classes)
+
+
+def candidates(space: SearchSpace, in_channels: int, num_classes: int, random: int = 0,
+               seed: int = 0) -> list[TrialSpec]:
+    """The space's ``start_with`` candidates (what a search tries first; parameters they leave out drawn at
+    random), then ``random`` candidates drawn at random, without a study on disk."""
+    with quiet_optuna():
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        for params in space.start_with:
+            study.enqueue_trial(params)
+        return [sample_spec(space, study.ask(), in_channels, num_classes)
+                for _ in range(len(space.start_with) + random)]

@@ -14,22 +14,22 @@ A fixed-architecture preset is a search space whose values are all fixed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from ..nn import ACTIVATIONS, BLOCKS, DOWNSAMPLES, NORMS, SHORTCUTS, STEMS
 from ..spec import OPTIMIZERS, SCHEDULES
-from .values import Field, Fixed, Value, parse_value, space_error, value_bounds
+from .values import Choice, Field, Fixed, Value, parse_value, space_error, value_bounds
 
 __all__ = ["SearchSpace", "PerStage", "Geometric", "StageValue", "ARCH_FIELDS", "STAGE_FIELDS",
-           "TRAIN_FIELDS", "MAX_STAGES", "validate_space"]
+           "TRAIN_FIELDS", "MAX_STAGES", "validate_space", "parameters"]
 
 #: The most stages a space may have (ImageNet networks use 4-5; each stage usually halves the resolution).
 MAX_STAGES = 8
 
 ARCH_FIELDS: dict[str, Field] = {
     "block": Field("name", names=BLOCKS.names, help="repeated unit"),
-    "stem": Field("name", names=STEMS, help="cifar: 3x3 conv; imagenet: 7x7/2 conv + max pool"),
+    "stem": Field("name", names=STEMS, help="cifar: 3x3 conv; mobilenet: 3x3/2 conv; imagenet: 7x7/2 conv + max pool"),
     "stem_channels": Field("int", 1, 1024),
     "kernel_size": Field("int", 1, 11, odd=True),
     "norm": Field("name", names=NORMS.names),
@@ -56,8 +56,9 @@ TRAIN_FIELDS: dict[str, Field] = {
     "schedule": Field("name", names=SCHEDULES),
     "warmup_epochs": Field("float", 0, 1000),
     "label_smoothing": Field("float", 0, 0.99),
+    "grad_clip": Field("float", 0, 1000, help="global gradient-norm clip, 0 = off"),
 }
-_TOP_KEYS = ("name", "description", "architecture", "training", "input", "num_classes")
+_TOP_KEYS = ("name", "description", "architecture", "training", "input", "num_classes", "adapt", "start_with")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class SearchSpace:
     input_shape: tuple[int, int, int] | None  # (C, H, W) the preset was designed for, if it says
     num_classes: int | None
     raw: dict[str, Any]  # the parsed file, for the study record and hashing
+    adapt: bool = False  # stem, strides and batch size not given are fitted to the data (nasprune.space.adapt)
+    start_with: tuple[dict[str, Any], ...] = ()  # candidates (parameter name -> value) the search tries first
 
     @property
     def is_fixed(self) -> bool:
@@ -184,10 +187,61 @@ def validate_space(raw: Any, source: str) -> SearchSpace:
     warmup, epochs = train.get("warmup_epochs"), train.get("epochs")
     if warmup is not None and epochs is not None and value_bounds(warmup)[1] >= epochs.value:
         raise space_error(source, "training.warmup_epochs", f"must be < training.epochs ({epochs.value})")
+    adapt = raw.get("adapt", False)
+    if not isinstance(adapt, bool):
+        raise space_error(source, "adapt", f"must be true or false (got {adapt!r})")
     default_name = source.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
-    return SearchSpace(
+    space = SearchSpace(
         name=raw.get("name", default_name), source=source, description=raw.get("description", ""),
         arch=arch, stage_count=count, stages=stages, train=train,
         input_shape=_input_shape(raw["input"], source) if "input" in raw else None,
-        num_classes=num_classes, raw=raw,
+        num_classes=num_classes, raw=raw, adapt=adapt,
     )
+    return replace(space, start_with=_start_with(raw.get("start_with", []), space))
+
+
+def parameters(space: SearchSpace) -> dict[str, Value]:
+    """Every parameter a trial of ``space`` can sample, by the name Optuna knows it under, with its form.
+    Conditional ones are included (``s3_repeats`` exists only in trials with three or more stages,
+    ``expansion`` only for blocks that use it); fixed values are not parameters."""
+    found: dict[str, Value] = dict(space.arch)
+    found["stages"] = space.stage_count
+    for i in range(1, value_bounds(space.stage_count)[1] + 1):
+        for key, value in space.stages.items():
+            if isinstance(value, PerStage):
+                found[f"s{i}_{key}"] = value.values[i - 1]
+            elif isinstance(value, Geometric):
+                found[f"{key}_base"], found[f"{key}_multiplier"] = value.base, value.multiplier
+            else:
+                found[f"s{i}_{key}"] = value
+    found.update(space.train)
+    return {name: value for name, value in found.items() if not isinstance(value, Fixed)}
+
+
+def _start_with(raw: Any, space: SearchSpace) -> tuple[dict[str, Any], ...]:
+    """``start_with``: a list of candidates, each a mapping of parameter names to values the space allows.
+    Parameters a candidate leaves out are sampled as usual."""
+    source, path = space.source, "start_with"
+    if not isinstance(raw, list):
+        raise space_error(source, path, f"must be a list of candidates (parameter: value mappings), got "
+                                        f"{type(raw).__name__}")
+    searched = parameters(space)
+    out = []
+    for i, candidate in enumerate(raw):
+        if not isinstance(candidate, dict) or not candidate:
+            raise space_error(source, f"{path}[{i}]", "must be a non-empty mapping of parameter names to values")
+        for name, value in candidate.items():
+            where = f"{path}[{i}].{name}"
+            if name not in searched:
+                raise space_error(source, where, f"is not a searched parameter of this space; searched: "
+                                                 f"{', '.join(searched) or 'none'}")
+            form = searched[name]
+            ok = (value in form.choices if isinstance(form, Choice) else
+                  not isinstance(value, (bool, str)) and isinstance(value, (int, float))
+                  and form.low <= value <= form.high and (not form.integer or float(value).is_integer()))
+            if not ok:
+                allowed = (", ".join(map(str, form.choices)) if isinstance(form, Choice)
+                           else f"{form.low:g} .. {form.high:g}")
+                raise space_error(source, where, f"got {value!r}; this space allows {allowed}")
+        out.append(dict(candidate))
+    return tuple(out)

@@ -33,11 +33,11 @@ def test_every_combination_builds_trains_and_round_trips(block, norm, act):
 
 @pytest.mark.parametrize("block", BLOCKS.names())
 @pytest.mark.parametrize("downsample", ["conv", "maxpool", "avgpool"])
-@pytest.mark.parametrize("stem", ["cifar", "imagenet"])
+@pytest.mark.parametrize("stem", ["cifar", "mobilenet", "imagenet"])
 def test_downsampling_and_stems_reach_the_expected_resolution(block, downsample, stem):
     model = build_model(small(block, "batch", "relu", downsample=downsample, stem=stem))
     features = model.stages(model.stem(torch.randn(2, 3, 32, 32)))
-    side = 32 // (4 if stem == "imagenet" else 1) // 2  # the stem, then stage 2 halves
+    side = 32 // {"cifar": 1, "mobilenet": 2, "imagenet": 4}[stem] // 2  # the stem, then stage 2 halves
     assert features.shape[2:] == (side, side)
 
 

@@ -1,8 +1,16 @@
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState, create_trial
 
-from nasprune.search.stopping import RungRule, rung_epochs, successive_halving_keeps
+from nasprune.search.stopping import (
+    RETRAIN_OF,
+    Deadline,
+    RungRule,
+    chance_level,
+    rung_epochs,
+    successive_halving_keeps,
+)
 
 
 def test_rungs_leave_room_for_the_saving():
@@ -53,3 +61,53 @@ def test_rule_stops_a_trial_beaten_by_cheaper_ones_in_a_multi_objective_study():
     cheap = study.ask()
     cheap.set_user_attr("mflops", 0.5)  # no peers as cheap as it: never judged against bigger networks
     assert rule(cheap, 1, 0.1) is None
+
+
+def history(accs, seconds=1.0):
+    return [{"val_acc": a, "seconds": seconds} for a in accs]
+
+
+def test_a_trial_at_chance_stops_once_another_has_learned_whatever_it_costs():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(create_trial(values=[0.9, 50.0], user_attrs={"mflops": 50.0, "history": history([0.3, 0.6, 0.8])}))
+    rule = RungRule(epochs=10, chance=0.1)
+    cheap = study.ask()
+    cheap.set_user_attr("mflops", 0.5)  # no peer is as cheap: the rung itself never judges it
+    assert rule(cheap, 1, 0.1) is None  # epoch 1 is inside the warm-up (30% of 10 epochs)
+    reason = rule(cheap, 3, 0.105)
+    assert reason.startswith("did not learn") and "trial 0 reached 0.8000" in reason
+    assert rule(cheap, 3, 0.2) is None  # above chance: learning, however slowly
+
+
+def test_nothing_stops_for_not_learning_while_no_trial_has_learned():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(create_trial(values=[0.11, 1.0], user_attrs={"mflops": 1.0, "history": history([0.1, 0.1, 0.11])}))
+    trial = study.ask()
+    trial.set_user_attr("mflops", 1.0)
+    assert RungRule(epochs=10, chance=0.1)(trial, 3, 0.1) is None  # slow data, not a bad network
+
+
+def test_retrained_trials_are_neither_judged_nor_peers():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc in (0.8, 0.85, 0.9):
+        study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": history([acc]),
+                                                                    RETRAIN_OF: 0}))
+    rule = RungRule(epochs=10)
+    trial = study.ask()
+    trial.set_user_attr("mflops", 1.0)
+    assert rule(trial, 1, 0.1) is None  # its only "peers" train on a longer schedule
+    trial.set_user_attr(RETRAIN_OF, 3)
+    assert rule(trial, 1, 0.0) is None
+
+
+def test_the_deadline_stops_before_an_epoch_that_would_end_too_late(monkeypatch):
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.set_user_attr("history", history([0.5, 0.6], seconds=10.0))
+    monkeypatch.setattr("time.time", lambda: 1000.0)
+    assert Deadline(at=1011.0)(trial, 2, 0.6) is None
+    assert "time budget" in Deadline(at=1009.0)(trial, 2, 0.6)
+
+
+def test_chance_is_the_share_of_the_largest_class():
+    assert chance_level(torch.tensor([0, 0, 0, 1, 2, 2])) == 0.5

@@ -33,6 +33,7 @@ KEYS = {  # key path -> its line in the default space, up to the value
     "training.schedule": "  schedule: ",
     "training.warmup_epochs": "  warmup_epochs: ",
     "training.label_smoothing": "  label_smoothing: ",
+    "training.grad_clip": "  grad_clip: ",
 }
 
 BAD_VALUES = {  # wrong for every key above
@@ -48,14 +49,20 @@ BAD_VALUES = {  # wrong for every key above
 }
 
 
-def _replace_value(text: str, line_start: str, value: str) -> str:
+def _replace_value(text: str, path: str, line_start: str, value: str) -> str:
+    """The key's line set to ``value``; a key the default leaves out (the stem, which it fits to the data;
+    momentum, which AdamW does not use) is added at the top of its section."""
     lines = text.splitlines()
-    index = next(i for i, line in enumerate(lines) if line.startswith(line_start))
-    lines[index] = line_start + value
+    index = next((i for i, line in enumerate(lines) if line.startswith(line_start)), None)
+    if index is None:
+        section = lines.index(path.split(".")[0] + ":")
+        lines.insert(section + 1, line_start + value)
+    else:
+        lines[index] = line_start + value
     return "\n".join(lines) + "\n"
 
 
-MUTATIONS = [pytest.param(path, _replace_value(DEFAULT, start, value), id=f"{path}={name}")
+MUTATIONS = [pytest.param(path, _replace_value(DEFAULT, path, start, value), id=f"{path}={name}")
              for path, start in KEYS.items() for name, value in BAD_VALUES.items()]
 
 FILES = [  # whole-file hazards: (id, content, words of the error)

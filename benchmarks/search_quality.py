@@ -1,0 +1,200 @@
+"""Search quality on data the defaults were not written for, at the same wall-clock budget (issue 12).
+
+For each data set and seed, four methods get the same minutes of wall clock:
+
+  (a) nasprune's default search:                 nasprune search --data imagefolder:DIR --time-budget M
+  (b) the same space, Optuna's RandomSampler and no early stopping:   ... --sampler random --pruner none
+  (c) a hand-written Optuna script (benchmarks/handwritten_search.py: torch DataLoader, fixed epochs, TPE on
+      accuracy alone, FLOPs counted afterwards)
+  (d) the fixed ResNet-20 preset, trained for the whole budget (nasprune's trainer; the epochs that fit are
+      measured on a first epoch; the preset's one-cycle recipe at batch 128, lr 0.1, for a few thousand images)
+
+and each reports: best test accuracy, the hypervolume of its test-accuracy vs MFLOPs front (the models it
+offers, evaluated once on the test split), trials finished. The hypervolume's reference point is fixed per data
+set: chance accuracy (0.1) and twice ResNet-20's MFLOPs at that input; it is normalized to [0, 1] by that box.
+
+    python benchmarks/datasets.py --cifar /tmp/cifar10 --out /tmp/nasprune-bench
+    python benchmarks/search_quality.py --root /tmp/nasprune-bench --minutes 10 --seeds 0 1 2 --parallel 2
+
+Runs go two at a time by default, each pinned to one core with one thread (``--parallel 1`` for one run on
+every core); results are appended to ``--out`` as JSON lines, so an interrupted benchmark resumes where it
+stopped, and the table is printed from that file (``--table`` prints it without running anything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SETS = ("cifar-c32", "cifar-g32", "cifar-c16")
+METHODS = ("a", "b", "c", "d")
+NAMES = {"a": "nasprune default", "b": "random sampler, no early stopping", "c": "hand-written Optuna script",
+         "d": "ResNet-20 for the whole budget"}
+HERE = Path(__file__).resolve().parent
+
+
+def hypervolume(points: list[tuple[float, float]], ref_acc: float, ref_mflops: float) -> float:
+    """Area of the (accuracy up, MFLOPs down) region dominated by ``points`` inside the box from the reference
+    point, as a share of the box."""
+    pts = sorted((m, a) for a, m in points if a > ref_acc and m < ref_mflops)
+    area, best = 0.0, ref_acc
+    for i, (m, a) in enumerate(pts):
+        best = max(best, a)
+        right = pts[i + 1][0] if i + 1 < len(pts) else ref_mflops
+        area += (right - m) * (best - ref_acc)
+    return area / ((1 - ref_acc) * ref_mflops)
+
+
+def resnet20_mflops(shape: tuple[int, int, int]) -> float:
+    from nasprune import build_model, count_macs, fixed_spec, load_space
+
+    return count_macs(build_model(fixed_spec(load_space("resnet20"), shape[0], 10).arch), shape) / 1e6
+
+
+def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["nasprune", "search", "--data", f"imagefolder:{data}", "--time-budget", str(minutes),
+               "--seed", str(seed), "--results-dir", tmp, "--study", "bench", "--quiet", *extra]
+        subprocess.run(cmd, check=True)
+        summary = json.loads((Path(tmp) / "bench" / "summary.json").read_text())
+    out["front"] = [{"test_accuracy": w["test_accuracy"], "mflops": w["mflops"], "arch": w["arch"],
+                     "val_accuracy": w["val_accuracy"]} for w in summary["winners"]]
+    out["trials_finished"] = summary["trials"]["complete"] + summary["trials"]["pruned"]
+
+
+def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
+    """(d): ResNet-20 trained for as many epochs as fit in the budget."""
+    import torch
+
+    from nasprune import build_model, fixed_spec, load_space
+    from nasprune.data import DataOptions, Normalizer, load_data
+    from nasprune.train import evaluate, resolve_runtime, train
+
+    start = time.time()
+    splits = load_data(f"imagefolder:{data}", DataOptions(), seed=seed)
+    runtime = resolve_runtime("auto")
+    spec = fixed_spec(load_space("resnet20"), splits.input_shape[0], splits.num_classes)
+    recipe = spec.train.replace(batch_size=128, lr=0.1)
+    torch.manual_seed(seed)
+    t0 = time.time()
+    train(build_model(spec.arch), splits, recipe.replace(epochs=1), runtime, seed=seed)
+    per_epoch = time.time() - t0
+    epochs = max(1, int((60 * minutes - (time.time() - start)) * 0.97 / per_epoch))
+    torch.manual_seed(seed)
+    model = build_model(spec.arch)
+    train(model, splits, recipe.replace(epochs=epochs), runtime, seed=seed)
+    normalize = Normalizer(splits, runtime.device, runtime.memory_format, runtime.input_dtype)
+    test = evaluate(model, splits.test, normalize, runtime)[1]
+    out["front"] = [{"test_accuracy": test, "mflops": resnet20_mflops(splits.input_shape), "arch": "resnet20",
+                     "epochs": epochs}]
+    out["trials_finished"] = 1
+
+
+def one(method: str, data: Path, minutes: float, seed: int) -> dict:
+    out: dict = {"set": data.name, "method": method, "seed": seed, "minutes": minutes}
+    start = time.time()
+    if method == "a":
+        run_nasprune(data, minutes, seed, [], out)
+    elif method == "b":
+        run_nasprune(data, minutes, seed, ["--sampler", "random", "--pruner", "none"], out)
+    elif method == "c":
+        with tempfile.TemporaryDirectory() as tmp:
+            result = Path(tmp) / "c.json"
+            subprocess.run([sys.executable, str(HERE / "handwritten_search.py"), "--data", str(data), "--minutes",
+                            str(minutes), "--seed", str(seed), "--out", str(result)], check=True)
+            c = json.loads(result.read_text())
+        out["front"], out["trials_finished"] = c["front"], c["trials_finished"]
+    else:
+        run_preset(data, minutes, seed, out)
+    out["wall_seconds"] = round(time.time() - start, 1)
+    return out
+
+
+def table(rows: list[dict], root: Path) -> str:
+    """Per data set and method: median (and each seed's) best test accuracy, hypervolume, trials finished."""
+    from nasprune.data import load_data
+
+    lines = []
+    for name in dict.fromkeys(r["set"] for r in rows):
+        shape = load_data(f"imagefolder:{root / name}").input_shape
+        ref = resnet20_mflops(shape)
+        lines += [f"\n{name} ({'x'.join(map(str, shape))}; reference point: accuracy 0.1, {2 * ref:.1f} MFLOPs)\n",
+                  "| method | best test acc (median; seeds) | hypervolume (median; seeds) | trials (median) | "
+                  "MFLOPs of the most accurate (median) |", "|---|---|---|---|---|"]
+        for method in METHODS:
+            runs = sorted((r for r in rows if r["set"] == name and r["method"] == method), key=lambda r: r["seed"])
+            if not runs:
+                continue
+            best = [max(p["test_accuracy"] for p in r["front"]) for r in runs]
+            hv = [hypervolume([(p["test_accuracy"], p["mflops"]) for p in r["front"]], 0.1, 2 * ref) for r in runs]
+            cost = [max(r["front"], key=lambda p: p["test_accuracy"])["mflops"] for r in runs]
+            lines.append(f"| ({method}) {NAMES[method]} | {statistics.median(best):.4f}; "
+                         f"{', '.join(f'{b:.4f}' for b in best)} | {statistics.median(hv):.4f}; "
+                         f"{', '.join(f'{h:.4f}' for h in hv)} | {statistics.median(r['trials_finished'] for r in runs):g}"
+                         f" | {statistics.median(cost):.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("/tmp/nasprune-bench"), help="benchmarks/datasets.py --out")
+    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once, each pinned to one core")
+    parser.add_argument("--out", type=Path, default=HERE / "search_quality.jsonl")
+    parser.add_argument("--table", action="store_true", help="only print the table of --out")
+    parser.add_argument("--one", nargs=3, metavar=("METHOD", "SET", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        method, name, seed = args.one
+        print(json.dumps(one(method, args.root / name, args.minutes, int(seed))))
+        return
+    if not args.table:
+        from _env import machine
+
+        print(machine(), flush=True)
+        done = set()
+        if args.out.exists():
+            done = {(r["set"], r["method"], r["seed"], r["minutes"])
+                    for r in map(json.loads, args.out.read_text().splitlines())}
+        todo = [(m, s, seed) for s in args.sets for seed in args.seeds for m in args.methods
+                if (s, m, seed, args.minutes) not in done]
+        running: list[tuple[subprocess.Popen, int]] = []
+        free = list(range(args.parallel))
+        env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.parallel > 1 else dict(os.environ)
+        while todo or running:
+            while todo and free:
+                m, s, seed = todo.pop(0)
+                core = free.pop(0)
+                pin = ["taskset", "-c", str(core % (os.cpu_count() or 1))] if args.parallel > 1 else []
+                cmd = [*pin, sys.executable, __file__, "--root", str(args.root), "--minutes", str(args.minutes),
+                       "--one", m, s, str(seed)]
+                running.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env), core))
+            time.sleep(2)
+            for proc, core in list(running):
+                if proc.poll() is None:
+                    continue
+                running.remove((proc, core))
+                free.append(core)
+                text = proc.stdout.read().strip().splitlines()
+                if proc.returncode == 0 and text:
+                    with args.out.open("a") as f:
+                        f.write(text[-1] + "\n")
+                    print(text[-1], flush=True)
+                else:
+                    print(f"run failed ({proc.returncode}): {proc.args}", flush=True)
+    rows = [r for r in map(json.loads, args.out.read_text().splitlines()) if r["minutes"] == args.minutes]
+    print(table(rows, args.root))
+
+
+if __name__ == "__main__":
+    main()

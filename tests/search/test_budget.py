@@ -1,0 +1,80 @@
+"""A search inside a time budget: planned epochs, retraining the winners, and the whole run on digits."""
+
+import json
+import time
+
+import optuna
+import pytest
+from optuna.trial import create_trial
+
+from nasprune import SearchConfig, search
+from nasprune.search.budget import (
+    MAX_EPOCH_FACTOR,
+    MIN_EPOCHS,
+    RETRAIN_FACTOR,
+    RETRAIN_SHARES,
+    Clock,
+    plan_epochs,
+    retrain_specs,
+)
+from nasprune.search.stopping import RETRAIN_OF
+from nasprune.space import candidates, fit_space, load_space
+from nasprune.train import resolve_runtime
+
+
+def winner(number, acc, mflops, per_epoch, epochs=4):
+    spec = candidates(fit_space(load_space("default"), (1, 8, 8)), 1, 10)[0]
+    t = create_trial(values=[acc, mflops], user_attrs={
+        "spec": spec.to_dict(), "history": [{"val_acc": acc, "seconds": per_epoch}] * epochs, "mflops": mflops})
+    t.number = number
+    return t
+
+
+def test_the_most_accurate_winner_gets_the_largest_share_and_unused_shares_pass_on(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 0.0)
+    clock = Clock(start=-50.0, seconds=1000.0 / 0.97 + 50 / 0.97)  # 1000 s of training left at t = 0
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    winners = [winner(1, 0.9, 10.0, per_epoch=10.0), winner(2, 0.8, 1.0, per_epoch=1.0),
+               winner(3, 0.7, 0.5, per_epoch=100.0)]
+    plans = dict(retrain_specs(winners, study, epochs=8, clock=clock))
+    left = 0.9 * 1000
+    assert plans[1].train.epochs == int(RETRAIN_SHARES[0] * left / 10)  # 54 epochs of 10 s
+    assert plans[2].train.epochs == RETRAIN_FACTOR * 8  # capped: 80 epochs of a 1-s network
+    assert 3 not in plans  # its share (plus what trial 2 left) buys fewer than its first 8 epochs
+
+
+def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 0.0)
+    clock = Clock(start=0.0, seconds=10_000.0)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(create_trial(values=[0.95, 10.0], user_attrs={RETRAIN_OF: 1}))
+    retrained = winner(5, 0.99, 10.0, 1.0)
+    retrained.user_attrs[RETRAIN_OF] = 2
+    assert retrain_specs([winner(1, 0.9, 10.0, 1.0), retrained], study, epochs=4, clock=clock) == []
+
+
+def test_planned_epochs_stay_between_the_bounds(digits):
+    runtime = resolve_runtime("cpu")
+    spec = candidates(fit_space(load_space("default"), digits.input_shape), 1, 10)[0]
+    long, short = Clock(time.time(), 1e6), Clock(time.time(), 1.0)
+    assert plan_epochs(spec, digits, runtime, long, space_epochs=10) == MAX_EPOCH_FACTOR * 10
+    assert plan_epochs(spec, digits, runtime, short, space_epochs=10) == MIN_EPOCHS
+
+
+@pytest.mark.slow
+def test_a_budgeted_search_ends_in_time_and_retrains_its_winners(tmp_path, tiny_space):
+    t0 = time.time()
+    result = search(SearchConfig(space=str(tiny_space), trials=None, time_budget=0.5, results_dir=tmp_path,
+                                 progress=False, latency=False))
+    assert time.time() - t0 < 30 + 20  # the budget, plus the start-up and the winners' test evaluation
+    study = optuna.load_study(study_name=result.study_name, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(result.storage)))
+    epochs = study.user_attrs["nasprune"]["epochs"]
+    retrained = [t for t in study.trials if RETRAIN_OF in t.user_attrs]
+    assert retrained, "half the budget was left for retraining and nothing was retrained"
+    for t in retrained:
+        assert len(t.user_attrs["history"]) > epochs
+        assert study.trials[t.user_attrs[RETRAIN_OF]].state.name == "COMPLETE"
+    summary = json.loads(result.summary_path.read_text())
+    assert summary["trials"]["complete"] >= 2 and summary["winners"]
+    assert result.counts["complete"] == summary["trials"]["complete"]

@@ -1,0 +1,92 @@
+"""The default space fits itself to the input: stem and strides bring the last feature map to a few pixels
+at every resolution, and what a file states explicitly is kept."""
+
+import pytest
+import torch
+
+from nasprune import SpaceError, load_space
+from nasprune.nn import build_model
+from nasprune.space import candidates, fit_space, parameters, space_hash, stem_plan
+
+
+@pytest.mark.parametrize("shape, stems, first_stride", [
+    ((1, 8, 8), ["cifar"], 1),
+    ((3, 16, 16), ["cifar"], 1),
+    ((1, 28, 28), ["cifar", "mobilenet"], 1),
+    ((3, 32, 32), ["cifar", "mobilenet"], 1),
+    ((3, 48, 64), ["mobilenet", "imagenet"], 1),
+    ((3, 64, 64), ["mobilenet", "imagenet"], 1),
+    ((3, 128, 128), ["mobilenet", "imagenet"], 2),
+    ((3, 224, 224), ["imagenet"], 2),
+])
+def test_the_rule_for_each_resolution(shape, stems, first_stride):
+    assert stem_plan(shape[1], shape[2], 3) == (stems, first_stride)
+    space = fit_space(load_space("default"), shape)
+    assert [s.values[0].value for s in [space.stages["stride"]]] == [first_stride]
+    if len(stems) > 1:
+        assert parameters(space)["stem"].choices == tuple(stems)
+    else:
+        assert "stem" not in parameters(space) and space.arch["stem"].value == stems[0]
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 48, 64), (3, 96, 96), (3, 224, 224)])
+def test_every_candidate_ends_with_a_map_of_a_few_pixels(shape):
+    space = fit_space(load_space("default"), shape)
+    for spec in candidates(space, shape[0], 10, random=20, seed=1):
+        if len(spec.arch.stages) < 3:
+            continue  # fewer stages halve less: the rule is stated for the deepest networks of the space
+        model = build_model(spec.arch).eval()
+        with torch.no_grad():
+            side = min(model.stages(model.stem(torch.zeros(1, *shape))).shape[2:])
+        assert 1 <= side <= 8, (shape, spec.arch.stem, side)
+        assert side >= 2 or min(shape[1:]) < 16
+
+
+def test_each_start_candidate_is_tried_with_both_stems_finer_first():
+    space = fit_space(load_space("default"), (3, 32, 32))
+    first = candidates(space, 3, 10)
+    assert [s.arch.stem for s in first] == ["cifar", "mobilenet"]
+    assert first[0].arch.block == "basic" and first[0].arch.norm == "batch"
+    assert first[0].arch.widths == first[1].arch.widths
+
+
+def test_keys_the_file_states_are_kept(write_space):
+    path = write_space("""\
+adapt: true
+architecture:
+  stem: cifar
+  stages:
+    count: 2
+    repeats: 1
+    channels: 8
+    stride: [2, 2]
+start_with:
+  - {s1_repeats: 1}
+""")
+    with pytest.raises(SpaceError, match=r"start_with\[0\]\.s1_repeats: is not a searched parameter"):
+        load_space(path)
+    path.write_text(path.read_text().replace("    repeats: 1\n", "    repeats: {low: 1, high: 2}\n"))
+    fitted = fit_space(load_space(path), (3, 224, 224))
+    assert fitted.arch["stem"].value == "cifar"
+    assert [v.value for v in fitted.stages["stride"].values] == [2, 2]
+
+
+def test_the_fitted_space_is_recorded_as_searched():
+    a, b = (fit_space(load_space("default"), shape) for shape in ((1, 8, 8), (3, 32, 32)))
+    assert space_hash(a) != space_hash(b)
+    assert "fitted to 3x32x32" in b.description and not b.adapt
+    assert fit_space(load_space("resnet"), (3, 64, 64)) == load_space("resnet")  # no adapt: unchanged
+
+
+@pytest.mark.parametrize("entry, words", [
+    ("start_with: {block: basic}", "start_with: must be a list"),
+    ("start_with: [basic]", r"start_with\[0\]: must be a non-empty mapping"),
+    ("start_with: [{}]", r"start_with\[0\]: must be a non-empty mapping"),
+    ("start_with: [{block: densenet}]", r"start_with\[0\]\.block: got 'densenet'; this space allows plain, basic"),
+    ("start_with: [{lr: 5}]", r"start_with\[0\]\.lr: got 5; this space allows 0.05 .. 0.1"),
+    ("start_with: [{s3_repeats: 1}]", r"start_with\[0\]\.s3_repeats: is not a searched parameter"),
+    ("adapt: yes please", "adapt: must be true or false"),
+])
+def test_bad_start_candidates_name_the_key_and_what_is_allowed(write_space, tiny_space, entry, words):
+    with pytest.raises(SpaceError, match=words):
+        load_space(write_space(tiny_space.read_text() + entry + "\n", "bad.yaml"))
