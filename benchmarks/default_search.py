@@ -28,7 +28,7 @@ def run(seed: int) -> tuple[float, float, int]:
         seconds = time.perf_counter() - t0
         summary = json.loads(next(Path(tmp).glob("*/summary.json")).read_text())
         best = summary["winners"][0]
-        return seconds, best["test_accuracy"], summary["trials"]["pruned"]
+        return seconds, best["test_accuracy"], summary["trials"]["stopped"]
 
 
 def main() -> None:

@@ -66,7 +66,7 @@ def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: d
         summary = json.loads((Path(tmp) / "bench" / "summary.json").read_text())
     out["front"] = [{"test_accuracy": w["test_accuracy"], "mflops": w["mflops"], "arch": w["arch"],
                      "val_accuracy": w["val_accuracy"]} for w in summary["winners"]]
-    out["trials_finished"] = summary["trials"]["complete"] + summary["trials"]["pruned"]
+    out["trials_finished"] = summary["trials"]["complete"] + summary["trials"]["stopped"]
 
 
 def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:

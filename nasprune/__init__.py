@@ -8,11 +8,18 @@ The public API in one import::
     spec, model = nasprune.load_model(result.best["checkpoint"])
     pruned = nasprune.prune(nasprune.PruneConfig(study=result.study_name))   # what `nasprune prune` does
     verdict = nasprune.diagnose(nasprune.DiagnoseConfig(study=result.study_name, trial=3))  # `nasprune diagnose`
+    info = nasprune.eval("results/default-digits/trials/00003")   # `nasprune eval`
+    nasprune.show(nasprune.load_space("default"), (3, 32, 32))   # `nasprune show`
+
+Long calls report progress to an ``on_event`` callback (see :mod:`nasprune.events`) and print nothing.
 """
 
+from . import events
 from .checkpoint import load_model, save_model
+from .dashboard import dashboard
 from .data import DataSplits, load_data
-from .diagnose import DiagnoseConfig, DiagnoseResult, Diagnosis, diagnose
+from .diagnose import DiagnoseConfig, DiagnoseResult, diagnose
+from .diagnostics import Diagnosis
 from .errors import (
                      CandidateError,
                      CheckpointError,
@@ -25,11 +32,13 @@ from .errors import (
                      SpecError,
                      StudyError,
 )
+from .evaluation import evaluate_saved as eval  # noqa: A001 - nasprune.eval mirrors `nasprune eval`
 from .measure import Cost, count_macs, count_params, measure, measure_latency
 from .nn import build_model, weighted_depth
 from .prune import PruneConfig, PruneResult, prune
 from .report import ReportConfig, ReportResult, report
 from .search import SearchConfig, SearchResult, search
+from .show import show
 from .space import SearchSpace, fixed_spec, load_space, sample_spec
 from .spec import ArchSpec, StageSpec, TrainSpec, TrialSpec, describe
 from .train import Runtime, resolve_runtime, train
@@ -48,6 +57,7 @@ __all__ = [
     "PruneConfig", "PruneResult", "prune",
     "ReportConfig", "ReportResult", "report",
     "DiagnoseConfig", "DiagnoseResult", "Diagnosis", "diagnose",
+    "eval", "show", "dashboard", "events",
     "NaspruneError", "ConfigError", "SpaceError", "SpecError", "DataError", "StudyError", "CheckpointError",
     "CandidateError", "DivergedError", "DiskFullError",
 ]

@@ -23,6 +23,7 @@ from torch import nn
 
 from .errors import CheckpointError, NaspruneError
 from .nn import Network, build_model
+from .nn.graph import apply_history
 from .spec import TrialSpec
 
 __all__ = ["save_model", "load_model", "load_weights", "load_pruning", "atomic_write", "write_json"]
@@ -116,8 +117,6 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tup
     model = build_model(spec.arch)
     history = load_pruning(directory)
     if history:
-        from .prune.graph import apply_history  # noqa: PLC0415 - prune builds on this module
-
         shape = json.loads((directory / PRUNING_FILE).read_text())["input_shape"]
         try:
             apply_history(model, history, shape)

@@ -359,6 +359,7 @@ def _version() -> str:
 def _run_search(args: argparse.Namespace) -> int:
     from .data import DataOptions
     from .search import SearchConfig, search
+    from .terminal import Progress, search_text
 
     data_options = DataOptions(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
                                image_size=args.image_size, augment=args.augment, download=args.download,
@@ -370,10 +371,18 @@ def _run_search(args: argparse.Namespace) -> int:
         seed=args.seed, storage=args.storage, results_dir=args.results_dir, baselines=tuple(args.baseline),
         data_options=data_options, device=args.device, precision=args.precision, cuda_graph=not args.no_cuda_graph,
         placement=args.placement, loader_workers=args.loader_workers, workers=args.workers, gpus=args.gpus,
-        timeout=args.timeout, latency=not args.no_latency, progress=not args.quiet, artifacts_dir=args.artifacts,
+        timeout=args.timeout, latency=not args.no_latency, artifacts_dir=args.artifacts,
         heartbeat=args.heartbeat, max_retries=args.max_retries,
     )
-    search(config)
+    if args.quiet:
+        search(config)
+        return 0
+    progress = Progress(config.trials)
+    try:
+        result = search(config, on_event=progress)
+    finally:
+        progress.close()
+    print(search_text(result))
     return 0
 
 
@@ -390,8 +399,9 @@ def _run_show(args: argparse.Namespace) -> int:
 def _run_prune(args: argparse.Namespace) -> int:
     from .data import DataOptions
     from .prune import PruneConfig, prune
+    from .terminal import Progress, prune_text
 
-    prune(PruneConfig(
+    config = PruneConfig(
         study=args.study, model=args.model, trial=args.trial, pick_mflops=args.pick, target_mflops=args.target_mflops,
         target_params=args.target_params, channel_ratio=args.channel_ratio, importance=args.importance,
         steps=args.steps, global_pruning=args.global_pruning, round_to=args.round_to,
@@ -399,31 +409,35 @@ def _run_prune(args: argparse.Namespace) -> int:
         gradient_batches=args.gradient_batches, name=args.name, data=args.data, data_options=DataOptions(),
         seed=args.seed, storage=args.storage, results_dir=args.results_dir, device=args.device,
         precision=args.precision, cuda_graph=not args.no_cuda_graph, placement=args.placement,
-        loader_workers=args.loader_workers, record=not args.no_record, progress=not args.quiet, blocks=args.blocks,
-        block_max_drop=args.block_max_drop, probe_images=args.probe_images))
+        loader_workers=args.loader_workers, record=not args.no_record, blocks=args.blocks,
+        block_max_drop=args.block_max_drop, probe_images=args.probe_images)
+    if args.quiet:
+        prune(config)
+        return 0
+    progress = Progress()
+    try:
+        result = prune(config, on_event=progress)
+    finally:
+        progress.close()
+    print(prune_text(result))
     return 0
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     from .data import DataOptions
-    from .evaluation import LATENCY_LABELS, evaluate_saved
+    from .evaluation import evaluate_saved
+    from .terminal import eval_text
 
     info = evaluate_saved(args.model, args.data, DataOptions(val_fraction=args.val_fraction,
                                                             test_fraction=args.test_fraction,
                                                             image_size=args.image_size), args.seed, args.device)
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"{info['model']}: {info['arch']}{' (pruned)' if info['pruned'] else ''}\n  data {info['data']}")
-    print(f"  val accuracy {info['val_accuracy']:.4f}, test accuracy {info['test_accuracy']:.4f}")
-    print(f"  {info['mflops']:.3f} MFLOPs (multiply-adds), {info['params']:,} params, depth {info['depth']}")
-    for key, ms in info["latency_ms"].items():
-        print(f"  {LATENCY_LABELS[key]}: {ms:.3f}")
+    print(json.dumps(info, indent=2) if args.json else eval_text(info))
     return 0
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:
-    from .diagnose import DiagnoseConfig, diagnose, format_diagnosis
+    from .diagnose import DiagnoseConfig, diagnose
+    from .diagnostics import format_diagnosis
 
     result = diagnose(DiagnoseConfig(study=args.study, trial=args.trial, model=args.model, data=args.data,
                                      seed=args.seed, storage=args.storage, results_dir=args.results_dir, out=args.out,

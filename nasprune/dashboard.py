@@ -10,14 +10,12 @@ artifacts; and a study note, written here, that says what was searched, on which
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import optuna
 
 from .artifacts import ARTIFACTS_DIR, artifact_store
 from .errors import ConfigError
-from .prune.source import open_existing_study
-from .search.study import STAMP_KEY, artifacts_root, counts_by_outcome
+from .record import PRUNED_FROM, artifacts_root, counts_by_outcome, open_existing, stamp_of
 
 __all__ = ["dashboard", "study_note", "DEFAULT_HOST", "DEFAULT_PORT"]
 
@@ -27,9 +25,9 @@ DEFAULT_PORT = 8080
 
 def study_note(study: optuna.Study) -> str:
     """Markdown for the dashboard's study note: what was searched, on which data, with what budget."""
-    stamp: dict[str, Any] = study.user_attrs.get(STAMP_KEY) or {}
+    stamp = stamp_of(study)
     counts = counts_by_outcome(study)
-    linked = sum("pruned_from" in t.user_attrs for t in study.get_trials(deepcopy=False))
+    linked = sum(PRUNED_FROM in t.user_attrs for t in study.get_trials(deepcopy=False))
     budgets = [f"at most {v:g} {k}" for k, v in (("MFLOPs", stamp.get("max_mflops")),
                                                 ("parameters", stamp.get("max_params"))) if v]
     return "\n".join([
@@ -42,7 +40,7 @@ def study_note(study: optuna.Study) -> str:
         f"augmentation `{stamp.get('augment')}`",
         f"- **Budget**: {', '.join(budgets) or 'none'} (a candidate over budget is stopped before training; "
         f"see the `max_*` user attributes)",
-        f"- **Trials**: {counts['complete'] - linked} completed, {counts['pruned']} stopped early or rejected, "
+        f"- **Trials**: {counts['complete'] - linked} completed, {counts['stopped']} stopped early or rejected, "
         f"{counts['failed']} failed, {counts['running']} running"
         + (f"; {linked} pruned models (user attribute `pruned_from`)" if linked else ""),
         "",
@@ -63,7 +61,7 @@ def dashboard(study: str, storage: str | None = None, results_dir: Path = Path("
                           "(or pip install optuna-dashboard)") from None
     if not 0 < port < 65536:
         raise ConfigError(f"port must be between 1 and 65535 (got {port})")
-    loaded, backend = open_existing_study(study, storage, Path(results_dir))
+    loaded, backend = open_existing(study, storage, Path(results_dir))
     optuna_dashboard.save_note(loaded, study_note(loaded))
     root = artifacts_root(loaded, Path(results_dir) / study)  # --artifacts of the search, if it was given
     store = artifact_store(root) if (root / ARTIFACTS_DIR).is_dir() else None

@@ -17,12 +17,10 @@ from .nn import weighted_depth
 from .spec import describe
 from .train import Runtime, evaluate, resolve_runtime
 
-__all__ = ["measure_model", "evaluate_saved", "LATENCIES", "LATENCY_LABELS"]
+__all__ = ["measure_model", "evaluate_saved", "LATENCIES"]
 
-#: latency measurements: key -> (device, batch size), and their labels
+#: latency measurements: key -> (device, batch size); nasprune.text.LATENCY_LABELS says how a person reads them
 LATENCIES = {"cpu_b1": ("cpu", 1), "cuda_b1": ("cuda", 1), "cuda_b256": ("cuda", 256)}
-LATENCY_LABELS = {"cpu_b1": "latency CPU batch 1 (ms)", "cuda_b1": "latency GPU batch 1 (ms)",
-                  "cuda_b256": "latency GPU batch 256 (ms)"}
 
 
 def measure_model(model: nn.Module, data: DataSplits, runtime: Runtime) -> dict[str, Any]:

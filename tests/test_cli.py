@@ -78,7 +78,7 @@ def test_search_prints_trials_front_and_where_it_saved(capsys, tmp_path, tiny_sp
                        str(tmp_path), "--no-latency")
     assert code == 0
     lines = out.splitlines()
-    assert sum(bool(re.match(r"trial +\d+  (complete|pruned)", line)) for line in lines) == 3
+    assert sum(bool(re.match(r"trial +\d+  (complete|stopped)", line)) for line in lines) == 3
     assert any("Pareto front (validation accuracy vs MFLOPs)" in line for line in lines)
     assert any(line.startswith("best trial ") and "test accuracy" in line for line in lines)
     assert f"saved: {tmp_path}/tiny-digits/summary.json" in out

@@ -28,7 +28,7 @@ def get(url: str) -> dict:
 
 
 def test_dashboard_serves_the_study_its_trials_and_their_details(tmp_path, tiny_space):
-    search(SearchConfig(space=str(tiny_space), trials=3, results_dir=tmp_path, progress=False, latency=False))
+    search(SearchConfig(space=str(tiny_space), trials=3, results_dir=tmp_path, latency=False))
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "nasprune", "dashboard", "--study", "tiny-digits",
                              "--results-dir", str(tmp_path), "--port", str(port)],

@@ -1,9 +1,8 @@
-"""Prune the winners: torch-pruning (DepGraph) removes redundant channels, the trainer fine-tunes."""
+"""The prune stage: torch-pruning (DepGraph) removes a winner's redundant channels or blocks, the trainer
+fine-tunes it, and the pruned model is linked to its study."""
 
 from .channels import IMPORTANCES, PruneLog, Target, prune_channels
 from .config import PruneConfig, PruneResult
-from .graph import apply_history, channel_counts, dependency_graph
 from .run import prune
 
-__all__ = ["prune", "PruneConfig", "PruneResult", "Target", "IMPORTANCES", "prune_channels", "PruneLog",
-           "apply_history", "channel_counts", "dependency_graph"]
+__all__ = ["prune", "PruneConfig", "PruneResult", "Target", "IMPORTANCES", "prune_channels", "PruneLog"]

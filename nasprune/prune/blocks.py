@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..diagnose.redundancy import BlockProbe, is_identity_block, probe_redundancy
+from ..diagnostics.redundancy import BlockProbe, is_identity_block, probe_redundancy
 from ..errors import ConfigError
 from ..nn import Network, build_model
 from ..spec import ArchSpec, StageSpec

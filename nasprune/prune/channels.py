@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..measure import count_macs, count_params
-from .graph import CUSTOM_PRUNERS, tp
+from ..nn.graph import CUSTOM_PRUNERS, tp
 
 __all__ = ["Target", "IMPORTANCES", "make_importance", "prune_channels", "PruneLog"]
 

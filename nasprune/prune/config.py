@@ -61,7 +61,6 @@ class PruneConfig:
     placement: str = "auto"
     loader_workers: int = 4
     record: bool = True  # add the pruned model to the source study as a linked trial
-    progress: bool = True
     blocks: bool = False  # first remove redundant identity-shortcut blocks (nasprune.prune.blocks); channels
     #                       are then pruned only if a target is given
     block_max_drop: float = 1.0  # validation accuracy points the block removals may cost, before fine-tuning

@@ -18,21 +18,20 @@ from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import BatchAugment, DataSplits, Normalizer, train_batches
 from ..data.placement import place_data
-from ..diagnose import probe_batch
+from ..diagnostics import probe_batch
 from ..errors import ConfigError, StudyError
 from ..evaluation import measure_model
+from ..events import Epoch, Note, OnEvent, emit
 from ..measure import count_macs, count_params
 from ..nn import weighted_depth
-from ..search.progress import Progress
-from ..search.study import STAMP_KEY, artifacts_root
+from ..nn.graph import channel_counts
+from ..record import PRUNED_FROM, Picked, artifacts_root, load_picked, stamp_of
 from ..spec import TrainSpec, TrialSpec, describe
 from ..train import Runtime, evaluate, resolve_runtime, train
 from .blocks import BlockLog, prune_blocks, removable_blocks
 from .channels import PruneLog, Target, prune_channels, tp
 from .config import PruneConfig, PruneResult
-from .graph import channel_counts
-from .source import Source, load_source
-from .summary import before_after_table, launch_bound_note, write_summary
+from .summary import launch_bound_note, write_summary
 
 __all__ = ["prune"]
 
@@ -67,9 +66,9 @@ def _finetune_spec(spec: TrainSpec, config: PruneConfig) -> TrainSpec:
     return spec.replace(epochs=max(1, epochs), lr=config.finetune_lr or spec.lr, warmup_epochs=0.0)
 
 
-def _out_dir(config: PruneConfig, source: Source) -> Path:
+def _out_dir(config: PruneConfig, source: Picked) -> Path:
     target = config.channel_target
-    name = config.name or "-".join([source.default_name] + (["blocks"] if config.blocks else [])
+    name = config.name or "-".join([source.name] + (["blocks"] if config.blocks else [])
                                    + ([config.importance, f"{target.kind}{target.value:g}"] if target else []))
     if config.out is not None:
         out = Path(config.out)
@@ -82,14 +81,14 @@ def _out_dir(config: PruneConfig, source: Source) -> Path:
     return out
 
 
-def _record(source: Source, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int) -> int | None:
+def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int) -> int | None:
     """Add the pruned model to the study as a completed trial linked to its source (``pruned_from``), so the
     dashboard and reports show it beside the search's trials. It does not count toward the search's budget."""
     study = source.study
-    objectives = (study.user_attrs.get(STAMP_KEY) or {}).get("objectives", "accuracy,mflops")
+    objectives = stamp_of(study).get("objectives", "accuracy,mflops")
     values = [after["val_accuracy"]] + {"accuracy,mflops": [after["mflops"]],
                                         "accuracy,params": [after["params"] / 1e6]}.get(objectives, [])
-    attrs = {"pruned_from": source.trial.number, "checkpoint": str(out),
+    attrs = {PRUNED_FROM: source.trial.number, "checkpoint": str(out),
              "arch": f"{summary['source']['arch']} (pruned from trial {source.trial.number})", "depth": depth,
              "mflops": after["mflops"], "params": after["params"], "latency_ms": after["latency_ms"].get("cpu_b1"),
              "val_accuracy": after["val_accuracy"], "test_accuracy": after["test_accuracy"],
@@ -109,14 +108,14 @@ def _record(source: Source, out: Path, after: dict[str, Any], summary: dict[str,
 
 
 def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
-            progress: Progress) -> Callable:
+            on_event: OnEvent | None) -> Callable:
     """Sparse training before pruning: group-norm regularization on the gradients for ``sparse_epochs``
     (called with the pruner before its first step, while the model is still the one passed in)."""
 
     def prepare(pruner: object) -> None:
         def on_epoch(stats: Any) -> None:
             pruner.update_regularizer()
-            progress.print(f"  sparse epoch {stats.epoch}/{config.sparse_epochs}: val {stats.val_acc:.4f}")
+            emit(on_event, Epoch(stats, config.sparse_epochs, phase="sparse"))
 
         train(model, data, spec.replace(epochs=config.sparse_epochs), runtime, seed=config.seed,
               on_epoch=on_epoch, after_backward=lambda: pruner.regularize(model))
@@ -125,8 +124,8 @@ def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneCo
     return prepare
 
 
-def _prune(source: Source, data: DataSplits, config: PruneConfig, target: Target, runtime: Runtime, round_to: int,
-           progress: Progress) -> tuple[nn.Module, PruneLog, float]:
+def _prune(source: Picked, data: DataSplits, config: PruneConfig, target: Target, runtime: Runtime, round_to: int,
+           on_event: OnEvent | None) -> tuple[nn.Module, PruneLog, float]:
     """Prune the source model's channels to ``target``; returns (model, log, validation accuracy before
     fine-tuning)."""
     model, shape = source.model, data.input_shape
@@ -137,33 +136,34 @@ def _prune(source: Source, data: DataSplits, config: PruneConfig, target: Target
         round_to=round_to, gradients=_gradients(data, runtime, source.spec.train, config.gradient_batches, config.seed),
         pruner_cls=tp.pruner.GroupNormPruner if sparse else None,
         pruner_kwargs={"reg": config.sparse_reg} if sparse else None, after_increment=restore,
-        prepare=_sparse(model, data, source.spec.train, config, runtime, progress) if sparse else None)
+        prepare=_sparse(model, data, source.spec.train, config, runtime, on_event) if sparse else None)
     normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
     pruned_val = round(evaluate(model, data.val, normalize, runtime, data.streamed)[1], 5)
-    progress.print(f"  pruned in {len(log.trace)} increments: {count_macs(model, shape) / 1e6:.3f} MFLOPs, "
-                   f"{count_params(model):,} params, val {pruned_val:.4f} before fine-tuning")
+    emit(on_event, Note(f"  pruned in {len(log.trace)} increments: {count_macs(model, shape) / 1e6:.3f} MFLOPs, "
+                        f"{count_params(model):,} params, val {pruned_val:.4f} before fine-tuning"))
     return model, log, pruned_val
 
 
-def _prune_blocks(source: Source, data: DataSplits, config: PruneConfig, runtime: Runtime,
-                  progress: Progress) -> BlockLog:
+def _prune_blocks(source: Picked, data: DataSplits, config: PruneConfig, runtime: Runtime,
+                  on_event: OnEvent | None) -> BlockLog:
     """Remove redundant residual blocks from the source model (replaced in ``source.model``), before any
     channel pruning: channel pruning records layer names, which removing blocks would renumber."""
     if source.history:
         raise ConfigError(f"--blocks needs a model whose channels were not pruned yet ({source.label} was): "
                           f"prune blocks and channels in one run, blocks first")
     normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
-    progress.print(f"  removing redundant blocks while validation accuracy stays within {config.block_max_drop:g} "
-                   f"points (probe of {config.probe_images} validation images)")
+    say = lambda text: emit(on_event, Note(text))  # noqa: E731
+    say(f"  removing redundant blocks while validation accuracy stays within {config.block_max_drop:g} points "
+        f"(probe of {config.probe_images} validation images)")
     model, log = prune_blocks(source.model, probe_batch(data, config.probe_images, runtime),
                               lambda m: evaluate(m, data.val, normalize, runtime, data.streamed)[1],
-                              config.block_max_drop / 100, progress.print)
+                              config.block_max_drop / 100, say)
     source.model = model
     if not removable_blocks(model) and not log.removed:
-        progress.print(f"  no removable block in {source.label}: only blocks with an identity shortcut can go (not "
-                       f"{model.arch.block} blocks without one, not a stage's only block)")
-    progress.print(f"  blocks: {len(log.removed)} removed, {len(log.kept)} kept after trying -> {describe(model.arch)}, "
-                   f"{count_macs(model, data.input_shape) / 1e6:.3f} MFLOPs")
+        say(f"  no removable block in {source.label}: only blocks with an identity shortcut can go (not "
+            f"{model.arch.block} blocks without one, not a stage's only block)")
+    say(f"  blocks: {len(log.removed)} removed, {len(log.kept)} kept after trying -> {describe(model.arch)}, "
+        f"{count_macs(model, data.input_shape) / 1e6:.3f} MFLOPs")
     return log
 
 
@@ -180,16 +180,16 @@ def _channel_target(config: PruneConfig, before: dict[str, Any], model: nn.Modul
 
 
 def _finetune(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
-              progress: Progress) -> list[dict]:
+              on_event: OnEvent | None) -> list[dict]:
     """Fine-tune with the search's trainer; returns the per-epoch history (empty when skipped)."""
     if config.finetune_epochs == 0:
         return []
-    result = train(model, data, spec, runtime, seed=config.seed, on_epoch=lambda s: progress.print(
-        f"  fine-tune epoch {s.epoch}/{spec.epochs}: train {s.train_acc:.4f}, val {s.val_acc:.4f}"))
+    result = train(model, data, spec, runtime, seed=config.seed,
+                   on_epoch=lambda s: emit(on_event, Epoch(s, spec.epochs, phase="fine-tune")))
     return [h.to_dict() for h in result.history]
 
 
-def _summary(source: Source, config: PruneConfig, **parts: Any) -> dict[str, Any]:
+def _summary(source: Picked, config: PruneConfig, **parts: Any) -> dict[str, Any]:
     before, after, log, blocks = parts["before"], parts["after"], parts["log"], parts["blocks"]
     target = config.channel_target
     if target is None:
@@ -217,42 +217,45 @@ def _summary(source: Source, config: PruneConfig, **parts: Any) -> dict[str, Any
     }
 
 
-def prune(config: PruneConfig) -> PruneResult:
+def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     """Prune a trained network to a target, fine-tune it, and record before and after.
 
     Loads the model (a study trial or a saved folder: nothing is retrained from scratch), evaluates it,
     removes channels with torch-pruning until the measured cost meets the target, fine-tunes with the
     search's trainer, evaluates again, and saves the pruned model (spec, plain weights, pruning history)
-    with ``summary.json`` and ``summary.md``. A study gets a linked trial for the pruned model.
+    with ``summary.json`` and ``summary.md``. A study gets a linked trial for the pruned model. ``on_event``
+    receives what happens as it happens (nasprune.events: Notes, and an Epoch per sparse or fine-tuning epoch).
 
     Raises:
         NaspruneError: bad input (target, trial, study, model folder); nothing is written in that case.
     """
     started = time.perf_counter()
     runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
-    source = load_source(config)
+    source = load_picked(study=config.study, trial=config.trial, max_mflops=config.pick_mflops, model=config.model,
+                         data=config.data, data_options=config.data_options, seed=config.seed, storage=config.storage,
+                         results_dir=config.results_dir, purpose="prune")
     out = _out_dir(config, source)
     data = place_data(source.data, runtime.device, config.placement)
-    progress = Progress(config.progress, 1, 0)
     source.model.to(runtime.device, memory_format=runtime.memory_format)
     round_to = config.round_to or (8 if runtime.device.type == "cuda" else 1)
-    progress.print(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}")
+    emit(on_event, Note(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}"))
     before, channels_before = measure_model(source.model, data, runtime), channel_counts(source.model)
     what = f"{config.channel_target.describe()} by {config.importance} importance" if config.channel_target else ""
-    progress.print(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, {before['params']:,} "
-                   "params; pruning " + " then ".join(filter(None, ["blocks" if config.blocks else "", what])))
+    emit(on_event, Note(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, "
+                        f"{before['params']:,} params; pruning "
+                        + " then ".join(filter(None, ["blocks" if config.blocks else "", what]))))
     t0 = time.perf_counter()
-    blocks = _prune_blocks(source, data, config, runtime, progress) if config.blocks else None
+    blocks = _prune_blocks(source, data, config, runtime, on_event) if config.blocks else None
     target = _channel_target(config, before, source.model, data.input_shape)
     if target is not None:
-        model, log, pruned_val = _prune(source, data, config, target, runtime, round_to, progress)
+        model, log, pruned_val = _prune(source, data, config, target, runtime, round_to, on_event)
     else:  # blocks only, or the blocks met the target already
         model, log = source.model, PruneLog(reached=True)
         pruned_val = blocks.removed[-1]["val"] if blocks and blocks.removed else before["val_accuracy"]
     arch = model.arch  # the spec with fewer blocks, when blocks were removed
     t1 = time.perf_counter()
     ft_spec = _finetune_spec(source.spec.train, config)
-    history = _finetune(model, data, ft_spec, config, runtime, progress)
+    history = _finetune(model, data, ft_spec, config, runtime, on_event)
     seconds = {"prune": round(t1 - t0, 2), "finetune": round(time.perf_counter() - t1, 2)}
     after = measure_model(model.eval(), data, runtime)
     seconds["total"] = round(time.perf_counter() - started, 2)
@@ -265,10 +268,4 @@ def prune(config: PruneConfig) -> PruneResult:
     source.spec = TrialSpec(arch, source.spec.train)  # the linked trial records the spec the model is built from
     recorded = source.study is not None and config.record
     linked = _record(source, out, after, summary, weighted_depth(model)) if recorded else None
-    progress.print("\n" + before_after_table(summary))
-    if summary["note"]:
-        progress.print(f"note: {summary['note']}")
-    progress.print(f"\nsaved: {out} (load with nasprune.load_model), {out / 'summary.md'}"
-                   + (f"; recorded as trial {linked} of study {source.study.study_name!r}" if linked is not None else ""))
-    progress.close()
     return PruneResult(out, summary, linked)

@@ -1,4 +1,4 @@
-"""The record of a pruning run: ``summary.json``, ``summary.md`` and the before/after table."""
+"""The record of a pruning run: ``summary.json`` and ``summary.md``."""
 
 from __future__ import annotations
 
@@ -6,40 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import atomic_write, write_json
-from ..evaluation import LATENCY_LABELS
-from ..search.progress import format_table, human_count
+from ..text import comparison_rows
 
-__all__ = ["comparison_rows", "before_after_table", "write_summary", "launch_bound_note"]
-
-_ROWS = (("val_accuracy", "val accuracy", "{:.4f}"), ("test_accuracy", "test accuracy", "{:.4f}"),
-         ("mflops", "MFLOPs (MACs)", "{:.3f}"), ("params", "params", None))
+__all__ = ["write_summary", "launch_bound_note"]
 
 
 def _ratio(before: float | None, after: float | None) -> float | None:
     return before / after if before and after else None
-
-
-def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per measure: before, after and the change (points for accuracy, x-fold for costs)."""
-    rows = []
-    for key, label, fmt in _ROWS:
-        b, a = before.get(key), after.get(key)
-        show = (lambda v: human_count(v)) if fmt is None else (lambda v, f=fmt: f.format(v))  # noqa: E731
-        if key.endswith("accuracy"):
-            change = f"{100 * (a - b):+.2f} points"
-        else:
-            change = f"{_ratio(b, a):.2f}x smaller"
-        rows.append({"measure": label, "before": show(b), "after": show(a), "change": change})
-    for key, ms_b in before["latency_ms"].items():
-        ms_a = after["latency_ms"].get(key)
-        rows.append({"measure": LATENCY_LABELS[key], "before": f"{ms_b:.3f}", "after": f"{ms_a:.3f}",
-                     "change": f"{_ratio(ms_b, ms_a):.2f}x faster"})
-    return rows
-
-
-def before_after_table(summary: dict[str, Any]) -> str:
-    columns = (("measure", ""), ("before", "before"), ("after", "after"), ("change", "change"))
-    return format_table(comparison_rows(summary["before"], summary["after"]), columns)
 
 
 def launch_bound_note(before: dict[str, Any], after: dict[str, Any]) -> str | None:

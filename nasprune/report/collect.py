@@ -8,11 +8,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ..diagnose.overfitting import summarize_history
-from ..diagnose.redundancy import Redundancy
-from ..search.study import outcome_of, reason_of
+from ..diagnostics import Redundancy, summarize_history
+from ..record import PRUNED_FROM, outcome_of, pareto_front, reason_of, state_label
 
-__all__ = ["TrialRecord", "collect", "pareto_front", "csv_rows", "CSV_COLUMNS"]
+__all__ = ["TrialRecord", "collect", "front_of", "csv_rows", "CSV_COLUMNS"]
 
 
 @dataclass
@@ -20,7 +19,7 @@ class TrialRecord:
     """One trial, read from its user attributes (see nasprune.search.objective)."""
 
     number: int
-    state: str  # complete | pruned | failed | running | waiting
+    state: str  # complete | stopped | failed | running | waiting (nasprune.record.LABELS)
     outcome: str | None
     reason: str | None
     val_acc: float | None
@@ -75,13 +74,13 @@ def collect(study: optuna.Study) -> list[TrialRecord]:
         last = history[-1] if history else {}
         complete = t.state == TrialState.COMPLETE
         records.append(TrialRecord(
-            number=t.number, state={TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower()),
+            number=t.number, state=state_label(t),
             outcome=outcome_of(t), reason=reason_of(t) or None,
             val_acc=t.values[0] if complete else last.get("val_acc"), train_acc=last.get("train_acc"),
             mflops=a.get("mflops"), params=a.get("params"), latency_ms=a.get("latency_ms"), depth=a.get("depth"),
             block=a.get("block"), norm=a.get("norm"), act=a.get("act"), repeats=list(a.get("repeats") or []),
             widths=list(a.get("widths") or []), arch=a.get("arch"), history=history, spec=a.get("spec"),
-            sampled=dict(t.params), baseline=a.get("baseline"), pruned_from=a.get("pruned_from"),
+            sampled=dict(t.params), baseline=a.get("baseline"), pruned_from=a.get(PRUNED_FROM),
             checkpoint=a.get("checkpoint"), wall_seconds=a.get("wall_seconds"), **_diagnostics(a, history)))
     return records
 
@@ -99,16 +98,10 @@ def _diagnostics(attrs: dict[str, Any], history: list[dict]) -> dict[str, Any]:
     return out
 
 
-def pareto_front(records: list[TrialRecord], cost: str) -> list[TrialRecord]:
+def front_of(records: list[TrialRecord], cost: str) -> list[TrialRecord]:
     """Completed records not dominated in (higher validation accuracy, lower ``cost``), cheapest first."""
-    points = sorted((r for r in records if r.state == "complete" and getattr(r, cost) is not None),
-                    key=lambda r: (getattr(r, cost), -r.val_acc))
-    front, best = [], -1.0
-    for r in points:
-        if r.val_acc > best:
-            front.append(r)
-            best = r.val_acc
-    return front
+    done = [r for r in records if r.state == "complete" and getattr(r, cost) is not None]
+    return sorted(pareto_front(done, lambda r: (r.val_acc, -getattr(r, cost))), key=lambda r: getattr(r, cost))
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:

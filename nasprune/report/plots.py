@@ -19,7 +19,7 @@ import matplotlib.ticker  # noqa: E402
 import optuna  # noqa: E402
 
 from .._optuna import quiet_optuna  # noqa: E402
-from .collect import TrialRecord, pareto_front  # noqa: E402
+from .collect import TrialRecord, front_of  # noqa: E402
 
 __all__ = ["pareto_plot", "history_plot", "importance_plot", "depth_plot", "diagnostics_plot", "repeats_plot",
            "width_plot", "curves_plot", "channels_plot"]
@@ -82,7 +82,7 @@ def pareto_plot(records: list[TrialRecord], cost: str, path: Path) -> Path | Non
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     _scatter(ax, done, cost, "val_acc")
-    front = pareto_front(done, cost)
+    front = front_of(done, cost)
     ax.step([getattr(r, cost) for r in front], [r.val_acc for r in front], where="post", color="black", lw=1,
             label="Pareto front")
     for r in front:

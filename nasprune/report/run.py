@@ -7,21 +7,24 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from scipy.stats import spearmanr
 
 from ..checkpoint import atomic_write
 from ..data.placement import place_data
-from ..diagnose.overfitting import OVERFIT_GAP
-from ..diagnose.verdict import EXPLODING, VANISHING
+from ..diagnostics import EXPLODING, OVERFIT_GAP, VANISHING
 from ..errors import ConfigError
-from ..prune.source import open_existing_study
-from ..prune.summary import comparison_rows
-from ..search.progress import human_count
-from ..search.study import STAMP_KEY, counts_by_outcome, load_study_data
-from ..search.winners import evaluate_on_test, pareto_winners, winner_row
+from ..record import (
+    counts_by_outcome,
+    evaluate_on_test,
+    load_study_data,
+    open_existing,
+    pareto_winners,
+    stamp_of,
+    winner_row,
+)
+from ..text import comparison_rows, human_count
 from ..train import resolve_runtime
 from . import plots
 from .collect import TrialRecord, collect, csv_rows
@@ -60,7 +63,7 @@ def _f(value: float | None, fmt: str = "{:.4f}") -> str:
 
 
 def _overview(study: optuna.Study, records: list[TrialRecord]) -> Section:
-    stamp: dict[str, Any] = study.user_attrs.get(STAMP_KEY) or {}
+    stamp = stamp_of(study)
     counts = counts_by_outcome(study)
     linked = sum(not r.searched for r in records)
     budgets = ", ".join(f"{k} <= {v:g}" for k, v in (("MFLOPs", stamp.get("max_mflops")),
@@ -70,7 +73,7 @@ def _overview(study: optuna.Study, records: list[TrialRecord]) -> Section:
         f"`{stamp.get('data')}` (validation {stamp.get('val_fraction')}, test {stamp.get('test_fraction')} of the "
         f"images where the data has no split of its own; seed {stamp.get('seed')}), {stamp.get('epochs')} epochs per "
         f"trial, objectives {stamp.get('objectives')}, budgets: {budgets}.",
-        f"Trials: {counts['complete'] - linked} completed, {counts['pruned']} stopped early or rejected, "
+        f"Trials: {counts['complete'] - linked} completed, {counts['stopped']} stopped early or rejected, "
         f"{counts['failed']} failed, {counts['running']} running" + (f"; {linked} pruned models linked" if linked else "")
         + ". MFLOPs are millions of multiply-adds per image (fvcore).",
     ])
@@ -175,7 +178,7 @@ def report(config: ReportConfig) -> ReportResult:
     """Write the report of a study to ``RESULTS_DIR/STUDY/report/``: ``report.md``, ``report.html`` (images
     embedded), the PNG plots and ``trials.csv`` (one row per trial, with every spec field)."""
     started = time.perf_counter()
-    study, _ = open_existing_study(config.study, config.storage, config.results_dir)
+    study, _ = open_existing(config.study, config.storage, config.results_dir)
     study_dir = config.results_dir / config.study
     out = Path(config.out) if config.out else study_dir / "report"
     out.mkdir(parents=True, exist_ok=True)

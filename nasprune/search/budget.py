@@ -32,9 +32,9 @@ import torch
 
 from ..data import DataSplits, Split
 from ..nn import build_model
+from ..record import RETRAIN_OF
 from ..spec import TrialSpec
 from ..train import Runtime, train
-from .stopping import RETRAIN_OF
 
 __all__ = ["Clock", "plan_epochs", "retrain_specs", "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR",
            "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]

@@ -67,7 +67,6 @@ class SearchConfig:
     artifacts_dir: Path | None = None  # trial checkpoints + artifact store; a path all workers share (default: the study's folder)
     heartbeat: int | None = 30  # seconds between heartbeats of running trials (RDB storages); a trial silent for twice that is retried
     max_retries: int = 2  # runs again of a trial whose worker died, before it is left failed
-    progress: bool = True  # progress bar and one line per trial (Optuna's own per-trial log is always off)
     max_failures: int = 5  # stop the search after this many failed trials in a row
 
     def __post_init__(self) -> None:
@@ -127,9 +126,11 @@ class SearchResult:
     storage: str  # URL or journal path
     study_dir: Path  # results/<study>/
     summary_path: Path
-    counts: dict[str, int]  # trials by final state
+    counts: dict[str, int]  # trials by final state (nasprune.record.LABELS)
     winners: list[dict[str, Any]] = field(default_factory=list)  # Pareto front, best first
-    interrupted: bool = False
+    metric_names: tuple[str, ...] = ("val_accuracy", "MFLOPs")  # the study's objectives
+    problems: list[str] = field(default_factory=list)  # winners whose test accuracy could not be measured, and why
+    results_dir: Path = Path("results")
 
     @property
     def best(self) -> dict[str, Any] | None:

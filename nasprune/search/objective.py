@@ -2,8 +2,9 @@
 
 What a trial learned is written to its user attributes as it goes (spec, costs, per-epoch history), so
 the dashboard, the stopping rule of other trials and later commands can read it. A trial ends as
-COMPLETE, PRUNED (stopped early, over budget, or diverged) or FAIL (the candidate could not be built or
-ran out of memory), always with ``outcome`` and, unless complete, ``reason``.
+COMPLETE, PRUNED (Optuna's word; nasprune's outcome is "stopped": stopped early, over budget, diverged, out of
+time) or FAIL (the candidate could not be built or ran out of memory), always with ``outcome`` and, unless
+complete, ``reason``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,17 +21,18 @@ import torch
 from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import DataSplits
-from ..diagnose import GradientRecorder, record_trial_diagnostics
+from ..diagnostics import GradientRecorder, trial_diagnostics
 from ..errors import DISK_FULL, CandidateError, DiskFullError, DivergedError, NaspruneError, disk_full_message
+from ..events import Epoch, OnEvent, emit
 from ..measure import count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
+from ..record import budget_taken_before, worker_id
 from ..signals import signal_name, signal_of
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
 from ..train import EpochStats, Runtime, train
 from .stopping import EpochRule
-from .study import BASELINE_ATTR, budget_taken_before, worker_id
 
-__all__ = ["Objective", "trial_dir", "BASELINE_ATTR"]
+__all__ = ["Objective", "trial_dir"]
 
 
 def trial_dir(root: Path, number: int) -> Path:
@@ -78,7 +79,7 @@ class Objective:
     budget: int | None = None  # trials the whole study may finish (across workers)
     latency: bool = True
     artifacts: bool = True  # upload each completed trial's saved model as Optuna artifacts
-    on_epoch: Callable[[int, EpochStats, int], None] | None = None  # (trial number, stats, epochs) for progress
+    on_event: OnEvent | None = None  # gets an Epoch event per epoch (nasprune.events)
 
     def spec_for(self, trial: optuna.Trial) -> TrialSpec:
         """The trial's candidate: the spec it was queued with (a baseline, or the retry of a trial whose worker
@@ -110,7 +111,7 @@ class Objective:
                 self._end(trial, started, "disk full", disk_full_message(exc))  # and is run again on the next start
             raise DiskFullError(disk_full_message(exc)) from None
         except DivergedError as exc:
-            self._end(trial, started, "pruned", str(exc))
+            self._end(trial, started, "stopped", str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         except Exception as exc:  # the candidate's failure, not the search's: record it and go on
             raise CandidateError(self._failed(trial, started, exc)) from None
@@ -162,8 +163,7 @@ class Objective:
         def on_epoch(stats: EpochStats) -> str | None:
             history.append({k: round(v, 5) if isinstance(v, float) else v for k, v in stats.to_dict().items()})
             trial.set_user_attr("history", history)
-            if self.on_epoch:
-                self.on_epoch(trial.number, stats, spec.train.epochs)
+            emit(self.on_event, Epoch(stats, spec.train.epochs, trial=trial.number))
             for rule in self.rules:  # every rule sees every epoch (Optuna's pruners are told each one)
                 reason = rule(trial, stats.epoch, stats.val_acc)
                 if reason and stats.epoch < spec.train.epochs:  # a finished trial has nothing left to save
@@ -173,14 +173,16 @@ class Objective:
         recorder = GradientRecorder(model)  # depth diagnostics: gradient norms at a few fixed steps
         result = train(model, self.data, spec.train, self.runtime, seed=self.seed + trial.number, on_epoch=on_epoch,
                        after_step=recorder)
-        record_trial_diagnostics(trial, model, self.data, self.runtime, recorder, history, probe=not result.stopped)
+        for key, value in trial_diagnostics(trial.number, model, self.data, self.runtime, recorder, history,
+                                            probe=not result.stopped).items():
+            trial.set_user_attr(key, value)
         final = result.final
         trial.set_user_attr("epochs_trained", len(result.history))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("val_accuracy", final.val_acc)
         trial.set_user_attr("train_accuracy", final.train_acc)
         if result.stopped:
-            self._end(trial, started, "pruned", result.stopped)
+            self._end(trial, started, "stopped", result.stopped)
             raise optuna.TrialPruned(result.stopped)
         directory = save_model(trial_dir(self.artifacts_root, trial.number), spec, model)
         trial.set_user_attr("checkpoint", str(directory))
@@ -206,5 +208,5 @@ class Objective:
                 over.append(f"{key} {value:.4g} > budget {limit:.4g}")
         if over:
             reason = "over budget: " + ", ".join(over)
-            self._end(trial, started, "pruned", reason)
+            self._end(trial, started, "stopped", reason)
             raise optuna.TrialPruned(reason)

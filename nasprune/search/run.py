@@ -1,302 +1,25 @@
-"""``nasprune search`` as a function: load, open or resume the study, optimize, report the winners."""
+"""``nasprune search`` as a function: open or resume the study, run the trials (here or in worker processes),
+evaluate the winners once on the test split and write ``summary.json``."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import optuna
-from optuna.trial import TrialState
-
-from .._optuna import quiet_optuna
 from ..checkpoint import write_json
-from ..data import DataOptions, DataSplits, load_data
 from ..data.placement import choose_placement, place_data
-from ..errors import CandidateError, StudyError
-from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
-from ..train import Runtime, resolve_runtime
-from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, retrain_specs
+from ..events import Note, OnEvent, emit
+from ..record import counts_by_outcome, evaluate_on_test, finished_count, pareto_winners, winner_row
+from ..space import space_hash
+from .budget import Clock
 from .config import SearchConfig, SearchResult
-from .objective import Objective
-from .progress import Progress, format_table, human_count
-from .stopping import RETRAIN_OF, Deadline, RungRule, chance_level, make_optuna_pruner, optuna_pruner_rule
-from .study import (
-    ARTIFACTS_KEY,
-    BASELINE_ATTR,
-    STAMP_KEY,
-    START_ATTR,
-    counts_by_outcome,
-    default_storage_path,
-    existing_trials,
-    finished_count,
-    open_storage,
-    open_study,
-    others_running,
-    outcome_of,
-    recover_dead_trials,
-)
-from .winners import WINNER_COLUMNS, evaluate_on_test, pareto_winners, winner_row
+from .session import Session, optimize, setup
 from .workers import plan_devices, run_workers
 
-__all__ = ["search", "setup", "optimize"]
+__all__ = ["search"]
 
 
-def _epochs(config: SearchConfig, space: SearchSpace) -> int:
-    if config.epochs is not None:
-        return config.epochs
-    return space.train["epochs"].value if "epochs" in space.train else TrainSpec.epochs
-
-
-def _sampler(kind: str, seed: int, trials: int | None) -> optuna.samplers.BaseSampler:
-    # TPE handles define-by-run (conditional) spaces best; group=True models the per-stage parameters
-    # that exist only at some depths jointly with the depth. constant_liar keeps parallel workers apart.
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    expected = trials or 2 * TRIALS_PER_BUDGET  # a time budget: about this many trials
-    with quiet_optuna():
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                          n_startup_trials=min(10, max(4, expected // 4)))
-
-
-def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.pruners.BasePruner, list, str]:
-    """(Optuna pruner, per-epoch rules, description) for the configured pruner; ``chance``: the validation
-    accuracy of always guessing the largest class."""
-    name = config.pruner
-    if name == "auto":
-        name = "rungs" if config.multi_objective else "hyperband"
-    rules: list = [] if config.multi_objective else [optuna_pruner_rule]  # SO: report every epoch
-    if name == "rungs":
-        rule = RungRule(epochs, chance=chance)
-        rules.append(rule)
-        if not rule.rungs:
-            return optuna.pruners.NopPruner(), rules, f"rungs (none: {epochs} epochs are too few to judge early)"
-        rungs = ", ".join(map(str, rule.rungs))
-        return optuna.pruners.NopPruner(), rules, f"rungs (successive halving vs. cheaper trials at epochs {rungs})"
-    return make_optuna_pruner(name, epochs), rules, name
-
-
-def _baseline_specs(config: SearchConfig, data: DataSplits, epochs: int) -> dict[str, TrialSpec]:
-    """Preset name -> its spec for this data, trained for the study's epochs (validated before anything
-    is written)."""
-    specs = {}
-    c, _, _ = data.input_shape
-    for name in config.baselines:
-        spec = fixed_spec(load_space(name), c, data.num_classes)
-        specs[name] = TrialSpec(spec.arch, spec.train.replace(epochs=epochs))
-    return specs
-
-
-def _enqueue_start(study: optuna.Study, space: SearchSpace) -> None:
-    """A new study tries the space's ``start_with`` candidates first, as ordinary samples of the space (the
-    sampler learns from them like from any trial); parameters a candidate leaves out are sampled."""
-    for i, params in enumerate(space.start_with):
-        study.enqueue_trial(params, user_attrs={START_ATTR: i})
-
-
-def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None:
-    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
-    for name, spec in specs.items():
-        if name not in present:
-            study.enqueue_trial({}, user_attrs={BASELINE_ATTR: name, "spec": spec.to_dict()})
-
-
-class _AfterTrial:
-    """Optuna callback: print the trial, stop at the global budget, stop after repeated failures."""
-
-    def __init__(self, progress: Progress, budget: int | None, max_failures: int) -> None:
-        self.progress, self.budget, self.max_failures = progress, budget, max_failures
-        self.failures_in_a_row = 0
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if outcome_of(trial) == "surplus":
-            return  # nothing ran; the objective already stopped this worker
-        self.progress.trial(trial, finished_count(study))
-        if trial.state == TrialState.FAIL and outcome_of(trial) == "failed":
-            self.failures_in_a_row += 1
-            if self.failures_in_a_row >= self.max_failures:
-                raise StudyError(f"the last {self.failures_in_a_row} trials failed (the last: "
-                                 f"{trial.user_attrs.get('reason')}); check the search space and the data")
-        else:
-            self.failures_in_a_row = 0
-        if self.budget is not None and finished_count(study, include_running=True) >= self.budget:
-            study.stop()  # running trials of other workers count
-
-
-def _stamp(config: SearchConfig, space: SearchSpace, epochs: int) -> dict[str, Any]:
-    return {"space": space.name, "space_file": space.source, "space_hash": space_hash(space), "data": config.data,
-            "objectives": config.objectives, "epochs": epochs, "max_mflops": config.max_mflops,
-            "max_params": config.max_params, "seed": config.seed, **_data_stamp(config.data_options)}
-
-
-def _data_stamp(options: DataOptions) -> dict[str, Any]:
-    """The data options that change what a trial sees (not how the files are fetched or cached)."""
-    return {"val_fraction": options.val_fraction, "test_fraction": options.test_fraction,
-            "image_size": list(options.image_size) if options.image_size else None, "augment": options.augment,
-            "skip_broken_images": options.skip_broken_images}
-
-
-@dataclass
-class _Setup:
-    """Everything a search resolved from its config before the first trial."""
-
-    config: SearchConfig
-    space: SearchSpace
-    data: DataSplits  # in host memory; each process places it (optimize, _finish)
-    runtime: Runtime
-    epochs: int
-    study: optuna.Study
-    study_dir: Path
-    artifacts_root: Path  # trial checkpoints and artifact store
-    storage: optuna.storages.BaseStorage
-    storage_name: str
-    resumed: bool
-    rules: list  # per-epoch stopping rules
-    pruner_text: str  # how hopeless trials are stopped, for the header
-    dead: list[int]  # trials of dead workers marked failed (and queued again) on start
-    clock: Clock | None = None  # the time budget, if any
-    epochs_text: str = ""  # where the epochs per trial came from, for the header
-    worker_index: int = 0
-
-
-def _stamped_epochs(storage: optuna.storages.BaseStorage, name: str) -> int | None:
-    """The epochs per trial an existing study was made with (None for a new study)."""
-    if name not in optuna.get_all_study_names(storage):
-        return None
-    with quiet_optuna():
-        study = optuna.load_study(study_name=name, storage=storage)
-    return (study.user_attrs.get(STAMP_KEY) or {}).get("epochs")
-
-
-def _study_epochs(config: SearchConfig, space: SearchSpace, data: DataSplits, runtime: Runtime,
-                  storage: optuna.storages.BaseStorage, name: str, clock: Clock | None) -> tuple[int, str]:
-    """(epochs per trial, where they come from): --epochs, else the space's, else with a time budget the plan
-    of nasprune.search.budget (a study that exists keeps the epochs it was planned with)."""
-    if config.epochs is not None:
-        return config.epochs, "--epochs"
-    epochs = _epochs(config, space)
-    if clock is None:
-        return epochs, "from the space"
-    stamped = _stamped_epochs(storage, name)
-    if stamped is not None:
-        return stamped, "as planned when the study began"
-    first = candidates(space, data.input_shape[0], data.num_classes, random=0 if space.start_with else 1,
-                       seed=config.seed)[0]
-    first = TrialSpec(first.arch, first.train.replace(epochs=epochs))
-    planned = plan_epochs(first, place_data(data, runtime.device, config.placement), runtime, clock, epochs)
-    return planned, f"planned so that {TRIALS_PER_BUDGET} trials of the first candidate fit in the time budget"
-
-
-def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = None) -> _Setup:
-    """Load and validate everything, then open the study. Bad input fails here, before any write.
-    The data stays in host memory; each process places it on its own device. ``clock``: the time budget
-    (see nasprune.search.budget), started by :func:`search`."""
-    space = load_space(config.space)  # a bad file fails before the data is read
-    runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
-    data = load_data(config.data, config.data_options, seed=config.seed)
-    space = fit_space(space, data.input_shape)
-    baselines = _baseline_specs(config, data, _epochs(config, space))  # validated before anything is written
-    name = config.study or f"{space.name}-{data.name}"
-    study_dir = config.results_dir / name
-    storage_name = config.storage or str(default_storage_path(study_dir))
-    directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
-    storage = open_storage(storage_name, config.heartbeat, config.max_retries)
-    epochs, epochs_text = _study_epochs(config, space, data, runtime, storage, name, clock)
-    baselines = {k: TrialSpec(v.arch, v.train.replace(epochs=epochs)) for k, v in baselines.items()}
-    pruner, rules, pruner_text = _pruning(config, epochs, chance_level(data.val.y))
-    if clock is not None:
-        rules.append(Deadline(clock.deadline))
-    # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates; so does
-    # each worker, so concurrent workers do not sample the same random candidates
-    sampler = _sampler(config.sampler, config.seed + existing_trials(storage, name) + 7919 * worker_index,
-                       config.trials)
-    study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
-                                _stamp(config, space, epochs))
-    artifacts_root = config.artifacts_dir or study_dir
-    if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
-        study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
-    dead = recover_dead_trials(study, storage, config.max_retries)
-    if not resumed:
-        _enqueue_start(study, space)
-    _enqueue_baselines(study, baselines)
-    return _Setup(config, space, data, runtime, epochs, study, study_dir, artifacts_root, storage, storage_name,
-                  resumed, rules, pruner_text, dead, clock, epochs_text, worker_index)
-
-
-#: seconds between looks at the study while other workers' trials decide whether the budget is reached
-WAIT_SECONDS = 2.0
-#: study attribute: the sources of the retrained winners, set once the retraining phase is planned
-RETRAINS_PLANNED = "retrains_planned"
-
-
-def optimize(s: _Setup, progress: Progress, workers_per_device: int = 1) -> None:
-    """Run trials in this process until the study holds its budget (or the timeout passes); with a time
-    budget, sample until its exploration phase ends, then retrain the winners (nasprune.search.budget).
-
-    Trials running in other processes count toward the budget while they run. When they are all that stands
-    between the study and its budget, this process waits for them rather than exit: if their worker dies
-    (noticed at once on this machine, after the heartbeat grace period elsewhere), their retries run here.
-    """
-    config, study = s.config, s.study
-    data = place_data(s.data, s.runtime.device, config.placement, workers_per_device)
-    objective = Objective(space=s.space, data=data, runtime=s.runtime, artifacts_root=s.artifacts_root,
-                          epochs=s.epochs, seed=config.seed, objectives=config.objectives, rules=s.rules,
-                          max_mflops=config.max_mflops, max_params=config.max_params, budget=config.trials,
-                          latency=config.latency, artifacts=config.artifacts, on_epoch=progress.epoch)
-    after = _AfterTrial(progress, config.trials, config.max_failures)
-    ends = [time.time() + config.timeout] if config.timeout is not None else []
-    sample_until = min([*ends, s.clock.explore_end] if s.clock else ends, default=math.inf)
-
-    def run(n_trials: int | None, until: float) -> None:
-        # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
-        # user attributes and our lines already say
-        with quiet_optuna(optuna.logging.ERROR):
-            study.optimize(objective, n_trials=n_trials, timeout=None if until == math.inf else
-                           max(0.0, until - time.time()), callbacks=[after], catch=(CandidateError,),
-                           gc_after_trial=False)
-
-    while time.time() < sample_until:
-        for number in recover_dead_trials(study, s.storage, config.max_retries):
-            progress.print(f"trial {number}: its worker died; queued to run again")
-        remaining = None if config.trials is None else config.trials - finished_count(study, include_running=True)
-        if remaining is None or remaining > 0:
-            run(remaining, sample_until)
-            continue
-        running, watched = others_running(study, s.storage)
-        if finished_count(study) >= config.trials or running == 0 or watched < running:
-            break  # done, or waiting on trials whose death this process could not notice
-        time.sleep(WAIT_SECONDS)
-    if s.clock is not None:
-        _retrain(s, progress, run)
-
-
-def _retrain(s: _Setup, progress: Progress, run: Callable[[int | None, float], None]) -> None:
-    """The second phase of a time budget: the first worker queues the winners to train again with more epochs
-    (once per study); every worker runs queued ones until none is left or the budget is spent."""
-    study, clock = s.study, s.clock
-    while time.time() < clock.deadline:
-        if s.worker_index == 0 and not study.user_attrs.get(RETRAINS_PLANNED):
-            plans = retrain_specs(pareto_winners(study), study, s.epochs, clock)
-            for source, spec in plans:
-                study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict()})
-            study.set_user_attr(RETRAINS_PLANNED, [source for source, _ in plans])
-            if plans:
-                progress.print(f"time budget: sampling ended; retraining trial{'s' if len(plans) > 1 else ''} "
-                               + ", ".join(f"{n} with {spec.train.epochs} epochs" for n, spec in plans))
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if waiting:
-            run(1, clock.deadline)
-        elif study.user_attrs.get(RETRAINS_PLANNED) is not None:
-            return
-        else:
-            time.sleep(WAIT_SECONDS)  # the first worker is still finishing its last sampled trial
-
-
-def search(config: SearchConfig | None = None) -> SearchResult:
+def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) -> SearchResult:
     """Run (or resume) an architecture search and evaluate its winners once on the test split.
 
     Each trial samples a spec from the search space, builds the network, measures its MACs, parameters
@@ -304,6 +27,11 @@ def search(config: SearchConfig | None = None) -> SearchResult:
     and saves its weights. Running the same search again resumes the study until it holds
     ``config.trials`` finished trials. With several workers (``config.workers``, several per GPU by
     default on CUDA) trials run in parallel processes that share the study.
+
+    Args:
+        config: what to search (:class:`SearchConfig`; the defaults search digits).
+        on_event: receives progress as it happens (nasprune.events: a Note per line worth reading, an Epoch per
+            epoch, a TrialEnd per finished trial); nothing is printed.
 
     Returns:
         A :class:`SearchResult`; ``results/<study>/summary.json`` holds the same winners.
@@ -324,42 +52,40 @@ def search(config: SearchConfig | None = None) -> SearchResult:
     devices = plan_devices(config, s.runtime.device)
     study = s.study
     done = finished_count(study)
-    progress = Progress(config.progress, config.trials, done)
     of = f"/{config.trials}" if config.trials is not None else ""
-    progress.print(f"nasprune search: study {study.study_name!r} ({'resuming' if s.resumed else 'new'}, "
-                   f"{done}{of} trials finished) in {s.storage_name}")
+    say = lambda text: emit(on_event, Note(text))  # noqa: E731
+    say(f"nasprune search: study {study.study_name!r} ({'resuming' if s.resumed else 'new'}, "
+        f"{done}{of} trials finished) in {s.storage_name}")
     placement = choose_placement(s.data, s.runtime.device, config.placement, devices.count(devices[0]))
     where = "resident on the device" if placement == "device" else "streamed from host memory"
-    progress.print(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}, {where}")
+    say(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}, {where}")
     workers = f"{len(devices)} workers on {', '.join(sorted(set(devices)))}" if len(devices) > 1 else "1 worker"
-    progress.print(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial "
-                   f"({s.epochs_text}), objectives {' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
+    say(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial "
+        f"({s.epochs_text}), objectives {' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
     if clock is not None:
-        progress.print(f"  time budget {config.time_budget:g} min: new candidates until "
+        say(f"  time budget {config.time_budget:g} min: new candidates until "
                        f"{_minutes(clock.explore_end - clock.start)}, then the winners train again from scratch with "
                        f"as many epochs as the rest of the budget allows")
     if s.dead:
-        progress.print(f"  trials {', '.join(map(str, s.dead))} were running in a worker that died: marked failed, "
+        say(f"  trials {', '.join(map(str, s.dead))} were running in a worker that died: marked failed, "
                        f"queued to run again (up to {config.max_retries} times)")
     try:
         if len(devices) == 1:
-            optimize(s, progress)
+            optimize(s, on_event)
         elif config.trials is None or finished_count(study, include_running=True) < config.trials:
-            run_workers(config, devices, study, progress, clock)
+            run_workers(config, devices, study, on_event, clock)
     except KeyboardInterrupt:
-        progress.print(f"interrupted: {finished_count(study)} finished trials are saved in {s.storage_name}; "
-                       f"run the same command to resume")
+        say(f"interrupted: {finished_count(study)} finished trials are saved in {s.storage_name}; "
+            f"run the same command to resume")
         raise
-    finally:
-        progress.close()
-    return _finish(s, progress)
+    return _finish(s)
 
 
 def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def _finish(s: _Setup, progress: Progress) -> SearchResult:
+def _finish(s: Session) -> SearchResult:
     config, study = s.config, s.study
     rows = [winner_row(t) for t in pareto_winners(study)]
     problems = evaluate_on_test(rows, place_data(s.data, s.runtime.device, config.placement), s.runtime)
@@ -377,36 +103,5 @@ def _finish(s: _Setup, progress: Progress) -> SearchResult:
     }
     summary_path = s.study_dir / "summary.json"
     write_json(summary_path, summary)
-    result = SearchResult(study.study_name, s.storage_name, s.study_dir, summary_path, counts, rows)
-    _print_result(progress, result, config, problems)
-    return result
-
-
-def _print_result(progress: Progress, result: SearchResult, config: SearchConfig, problems: list[str]) -> None:
-    c = result.counts
-    progress.print(f"\n{c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed trials in study "
-                   f"{result.study_name!r}")
-    for line in problems:
-        progress.print(f"  warning: {line}")
-    if not result.winners:
-        progress.print("no trial completed yet, so there are no winners")
-    else:
-        title = ("Pareto front (validation accuracy vs " + config.metric_names[1] + ")" if config.multi_objective
-                 else "best trial (validation accuracy)")
-        progress.print(f"{title}; MFLOPs are multiply-adds (MACs) per image, counted by fvcore:")
-        table_rows = [{**r, "params_h": human_count(r["params"]), "val_accuracy": f"{r['val_accuracy']:.4f}",
-                       "test_accuracy": None if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}",
-                       "mflops": f"{r['mflops']:.3f}",
-                       "latency_ms": None if r["latency_ms"] is None else f"{r['latency_ms']:.3f}"}
-                      for r in result.winners]
-        progress.print(format_table(table_rows, WINNER_COLUMNS))
-        best = result.best
-        test = f"{best['test_accuracy']:.4f}" if best["test_accuracy"] is not None else "not measured"
-        progress.print(f"\nbest trial {best['trial']}: test accuracy {test} (validation {best['val_accuracy']:.4f}), "
-                       f"{best['mflops']} MFLOPs, {human_count(best['params'])} params")
-    progress.print(f"saved: {result.summary_path} (winners), {result.study_dir / 'trials'} (weights), "
-                   f"{result.storage} (study)")
-    default_place = Path(result.storage) == default_storage_path(result.study_dir)
-    where = "" if default_place and config.results_dir == Path("results") else (
-        f" --results-dir {config.results_dir}" if default_place else f" --storage {result.storage}")
-    progress.print(f"look:  nasprune report --study {result.study_name}{where}   (or: nasprune dashboard ...)")
+    return SearchResult(study.study_name, s.storage_name, s.study_dir, summary_path, counts, rows,
+                        metric_names=config.metric_names, problems=problems, results_dir=config.results_dir)

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-__all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
-           "Deadline", "LEARNED_MARGIN", "RETRAIN_OF", "chance_level"]
+from ..record import RETRAIN_OF  # a retrained winner was chosen already: rules neither judge it nor count it
 
-#: a trial that retrains another with more epochs (nasprune.search.run): it was chosen already, so rules
-#: neither judge it nor count it as a peer (its epochs follow a longer schedule)
-RETRAIN_OF = "retrain_of"
+__all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
+           "Deadline", "LEARNED_MARGIN", "chance_level"]
+
 #: validation accuracy within this many points of chance counts as "has not learned"
 LEARNED_MARGIN = 0.02
 

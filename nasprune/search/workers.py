@@ -22,10 +22,12 @@ import torch
 from optuna.trial import TrialState
 
 from ..errors import NaspruneError, StudyError
+from ..events import Note, OnEvent, TrialEnd, emit
+from ..record import finished_count, outcome_of
 from ..signals import exit_code, interrupt_on_signals, signal_name
 from .budget import Clock
 from .config import SearchConfig
-from .progress import Progress
+from .session import optimize, setup
 
 __all__ = ["plan_devices", "run_workers", "worker_main", "WORKERS_PER_GPU"]
 
@@ -52,16 +54,13 @@ def plan_devices(config: SearchConfig, device: torch.device) -> list[str]:
 def worker_main(config: SearchConfig, device: str, index: int, per_device: int, clock: Clock | None = None) -> None:
     """Body of one worker process: the single-process search loop on ``device``, without output of its
     own (the main process reports) and with a seed stream of its own."""
-    from .run import optimize, setup  # noqa: PLC0415 - imported in the child, where run imports this module
-
     logging.basicConfig(level=logging.WARNING, format=f"nasprune worker {index}: %(levelname)s: %(message)s")
     if device == "cpu":  # share the cores instead of every worker claiming all of them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_device))
     try:
         with interrupt_on_signals():  # the main process ends its workers with SIGTERM
-            s = setup(replace(config, device=device, workers=1, gpus=None, progress=False), worker_index=index,
-                      clock=clock)
-            optimize(s, Progress(False, config.trials, 0), workers_per_device=per_device)
+            s = setup(replace(config, device=device, workers=1, gpus=None), worker_index=index, clock=clock)
+            optimize(s, None, workers_per_device=per_device)
     except NaspruneError as exc:
         print(f"nasprune worker {index}: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -69,17 +68,15 @@ def worker_main(config: SearchConfig, device: str, index: int, per_device: int, 
         sys.exit(exit_code(exc))
 
 
-def _report_new(study: optuna.Study, seen: set[int], progress: Progress) -> None:
-    """Print the trials that finished since the last look."""
-    from .study import finished_count, outcome_of  # noqa: PLC0415
-
+def _report_new(study: optuna.Study, seen: set[int], on_event: OnEvent | None) -> None:
+    """Report the trials that finished since the last look."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
         if t.number not in seen and outcome_of(t) != "surplus":
             seen.add(t.number)
-            progress.trial(t, finished_count(study))
+            emit(on_event, TrialEnd(t, finished_count(study)))
 
 
-def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, progress: Progress,
+def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, on_event: OnEvent | None = None,
                 clock: Clock | None = None) -> None:
     """Start one process per entry of ``devices`` and report their trials until all have exited.
 
@@ -87,8 +84,6 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, p
     trial and run it again. Raises StudyError if a worker exited with an error, or if every worker was killed
     before the budget was reached; KeyboardInterrupt (after the workers stopped) on Ctrl-C or SIGTERM.
     """
-    from .study import finished_count  # noqa: PLC0415
-
     context = multiprocessing.get_context("spawn")
     per_device = {d: devices.count(d) for d in devices}
     procs = [context.Process(target=worker_main, args=(config, d, i, per_device[d], clock), name=f"nasprune-worker-{i}")
@@ -100,12 +95,12 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, p
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(_POLL_SECONDS)
-            _report_new(study, seen, progress)
+            _report_new(study, seen, on_event)
             for i, p in enumerate(procs):
                 if p.exitcode is not None and p.exitcode < 0 and i not in killed:
                     killed.add(i)
-                    progress.print(f"worker {i} was killed ({signal_name(-p.exitcode)}); the other workers go on "
-                                   f"and run the trial it was in again, if any")
+                    emit(on_event, Note(f"worker {i} was killed ({signal_name(-p.exitcode)}); the other workers go "
+                                        f"on and run the trial it was in again, if any"))
     except KeyboardInterrupt:  # Ctrl-C reached the workers too, SIGTERM only this process: pass it on
         for p in procs:
             if p.is_alive():
@@ -115,7 +110,7 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, p
             if p.is_alive():
                 p.kill()
         raise
-    _report_new(study, seen, progress)
+    _report_new(study, seen, on_event)
     failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode and p.exitcode > 0]
     if failed:
         codes = ", ".join(f"worker {i} exit code {code}" for i, code in failed)

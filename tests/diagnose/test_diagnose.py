@@ -7,9 +7,9 @@ import pytest
 
 from nasprune import DiagnoseConfig, SearchConfig, diagnose, search
 from nasprune.cli import main
-from nasprune.diagnose import Diagnosis, GradientSummary, findings, read_diagnosis, summarize_history
-from nasprune.diagnose.redundancy import BlockProbe, Redundancy, RunProbe
-from nasprune.search.study import open_storage
+from nasprune.diagnostics import Diagnosis, GradientSummary, findings, read_diagnosis, summarize_history
+from nasprune.diagnostics.redundancy import BlockProbe, Redundancy, RunProbe
+from nasprune.record import open_storage
 
 SPACE = """\
 architecture:
@@ -70,7 +70,7 @@ def test_summarize_history_reads_the_best_epoch_and_the_trend():
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("diagnose")
     (root / "space.yaml").write_text(SPACE)
-    search(SearchConfig(space=str(root / "space.yaml"), trials=2, results_dir=root / "results", progress=False,
+    search(SearchConfig(space=str(root / "space.yaml"), trials=2, results_dir=root / "results",
                         latency=False, study="d", device="cpu"))
     return root
 

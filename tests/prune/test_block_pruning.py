@@ -83,12 +83,12 @@ def test_prune_blocks_removes_the_identity_block_with_identical_outputs(models, 
 def test_blocks_then_channels_to_a_target_of_the_original(models, digits, tmp_path):
     root, _, _ = models
     result = prune(PruneConfig(model=root / "with-identity", data="digits", blocks=True, target_mflops=0.6,
-                               finetune_epochs=1, results_dir=tmp_path, progress=False, device="cpu"))
+                               finetune_epochs=1, results_dir=tmp_path, device="cpu"))
     assert result.out.name == "with-identity-blocks-l1-mflops0.6"
     assert 0.5 <= result.after["mflops"] / result.before["mflops"] <= 0.6
     spec, model = load_model(result.out)  # the channel history replays on the smaller spec
     assert spec.arch.repeats == (2, 2)
     assert sum(p.numel() for p in model.parameters()) == result.after["params"]
     with pytest.raises(ConfigError, match="--blocks needs a model whose channels were not pruned"):
-        prune(PruneConfig(model=result.out, data="digits", blocks=True, results_dir=tmp_path, progress=False,
+        prune(PruneConfig(model=result.out, data="digits", blocks=True, results_dir=tmp_path,
                           device="cpu", name="again"))

@@ -9,8 +9,7 @@ import pytest
 import nasprune
 from nasprune import PruneConfig, SearchConfig, StudyError, load_model, prune, search
 from nasprune.cli import main
-from nasprune.search.study import finished_count, open_storage
-from nasprune.search.winners import pareto_winners
+from nasprune.record import finished_count, open_storage, pareto_winners
 
 SPACE = """\
 architecture:
@@ -25,14 +24,13 @@ training: {epochs: 2, batch_size: 64, lr: 0.1}
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("prune")
     (root / "space.yaml").write_text(SPACE)
-    result = search(SearchConfig(space=str(root / "space.yaml"), trials=3, results_dir=root / "results",
-                                 progress=False, latency=False, study="s"))
+    result = search(SearchConfig(space=str(root / "space.yaml"), trials=3, results_dir=root / "results", latency=False, study="s"))
     return root, result
 
 
 def config(made, **kw):
     root, _ = made
-    return PruneConfig(**{"study": "s", "results_dir": root / "results", "finetune_epochs": 1, "progress": False, **kw})
+    return PruneConfig(**{"study": "s", "results_dir": root / "results", "finetune_epochs": 1, **kw})
 
 
 def load_study(study):
@@ -87,10 +85,9 @@ def test_bad_choices_are_one_line_errors(study, kw, message):
 def test_a_saved_model_folder_and_pruning_it_again(study):
     root, searched = study
     first = prune(PruneConfig(model=searched.winners[0]["checkpoint"], data="digits", results_dir=root / "results",
-                              finetune_epochs=1, progress=False, name="from-folder"))
+                              finetune_epochs=1, name="from-folder"))
     assert first.out == root / "results" / "pruned" / "from-folder" and first.linked_trial is None
-    second = prune(PruneConfig(model=first.out, data="digits", results_dir=root / "results", finetune_epochs=1,
-                               progress=False, name="again", target_mflops=0.7))
+    second = prune(PruneConfig(model=first.out, data="digits", results_dir=root / "results", finetune_epochs=1, name="again", target_mflops=0.7))
     _, model = load_model(second.out)  # both pruning histories replay from the original spec
     assert nasprune.count_macs(model, (1, 8, 8)) / 1e6 == pytest.approx(second.after["mflops"], rel=1e-3)
     assert second.after["mflops"] < first.after["mflops"]

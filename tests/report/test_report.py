@@ -9,7 +9,7 @@ import pytest
 
 from nasprune import PruneConfig, ReportConfig, SearchConfig, StudyError, prune, report, search
 from nasprune.cli import main
-from nasprune.search.study import open_storage
+from nasprune.record import open_storage
 
 SPACE = """\
 architecture:
@@ -27,9 +27,9 @@ def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     (root / "space.yaml").write_text(SPACE)
     (root / "mini.yaml").write_text(PRESET)
-    search(SearchConfig(space=str(root / "space.yaml"), trials=6, results_dir=root / "results", progress=False,
+    search(SearchConfig(space=str(root / "space.yaml"), trials=6, results_dir=root / "results",
                         latency=False, study="r", baselines=(str(root / "mini.yaml"),)))
-    prune(PruneConfig(study="r", results_dir=root / "results", finetune_epochs=1, progress=False, name="half"))
+    prune(PruneConfig(study="r", results_dir=root / "results", finetune_epochs=1, name="half"))
     result = report(ReportConfig(study="r", results_dir=root / "results"))
     return root, result
 

@@ -8,6 +8,7 @@ import pytest
 from optuna.trial import create_trial
 
 from nasprune import SearchConfig, search
+from nasprune.record import RETRAIN_OF
 from nasprune.search.budget import (
     MAX_EPOCH_FACTOR,
     MIN_EPOCHS,
@@ -17,7 +18,6 @@ from nasprune.search.budget import (
     plan_epochs,
     retrain_specs,
 )
-from nasprune.search.stopping import RETRAIN_OF
 from nasprune.space import candidates, fit_space, load_space
 from nasprune.train import resolve_runtime
 
@@ -64,17 +64,18 @@ def test_planned_epochs_stay_between_the_bounds(digits):
 @pytest.mark.slow
 def test_a_budgeted_search_ends_in_time_and_retrains_its_winners(tmp_path, tiny_space):
     t0 = time.time()
-    result = search(SearchConfig(space=str(tiny_space), trials=None, time_budget=0.5, results_dir=tmp_path,
-                                 progress=False, latency=False))
-    assert time.time() - t0 < 30 + 20  # the budget, plus the start-up and the winners' test evaluation
+    result = search(SearchConfig(space=str(tiny_space), trials=None, time_budget=0.5, results_dir=tmp_path, latency=False))
+    assert time.time() - t0 < 30 + 30  # the budget, plus the start-up and the winners' test evaluation
     study = optuna.load_study(study_name=result.study_name, storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(result.storage)))
     epochs = study.user_attrs["nasprune"]["epochs"]
     retrained = [t for t in study.trials if RETRAIN_OF in t.user_attrs]
     assert retrained, "half the budget was left for retraining and nothing was retrained"
     for t in retrained:
-        assert len(t.user_attrs["history"]) > epochs
+        assert t.user_attrs["spec"]["train"]["epochs"] > epochs  # planned longer than its first run
         assert study.trials[t.user_attrs[RETRAIN_OF]].state.name == "COMPLETE"
+        # it trains to the end, or (on a loaded machine) stops before an epoch that would end past the budget
+        assert t.state.name == "COMPLETE" or t.user_attrs["reason"].startswith("time budget")
     summary = json.loads(result.summary_path.read_text())
     assert summary["trials"]["complete"] >= 2 and summary["winners"]
     assert result.counts["complete"] == summary["trials"]["complete"]

@@ -18,8 +18,8 @@ from optuna.trial import TrialState
 
 from nasprune import DiskFullError, SearchConfig, load_model, search
 from nasprune.cli import main
+from nasprune.record import OUTCOMES, finished_count, open_storage, outcome_of, reason_of, recover_dead_trials
 from nasprune.search import objective as objective_module
-from nasprune.search.study import OUTCOMES, finished_count, open_storage, outcome_of, reason_of, recover_dead_trials
 
 FINAL = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -157,7 +157,7 @@ def test_out_of_memory_in_training_fails_the_trial_releases_it_and_the_search_go
         return real_train(model, *args, **kw)
 
     monkeypatch.setattr(objective_module, "train", train)
-    config = SearchConfig(space=tiny_space, trials=3, results_dir=tmp_path / "results", progress=False, latency=False)
+    config = SearchConfig(space=tiny_space, trials=3, results_dir=tmp_path / "results", latency=False)
     result = search(config)
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
     first = study.trials[0]
@@ -201,7 +201,7 @@ def test_disk_full_is_a_search_error_not_a_candidate_failure(tmp_path, tiny_spac
 
     monkeypatch.setattr(objective_module, "save_model", save_model)
     with pytest.raises(DiskFullError):
-        search(SearchConfig(space=tiny_space, trials=4, results_dir=tmp_path / "r", progress=False, latency=False,
+        search(SearchConfig(space=tiny_space, trials=4, results_dir=tmp_path / "r", latency=False,
                             pruner="none"))
 
 

@@ -13,12 +13,12 @@ from optuna.trial import TrialState
 
 import nasprune
 from nasprune import SearchConfig, StudyError, load_model, search
+from nasprune.record import artifacts_root, finished_count, open_storage, recover_dead_trials
 from nasprune.search import objective as objective_module
-from nasprune.search.study import artifacts_root, finished_count, open_storage, recover_dead_trials
 
 
 def config(tmp_path, space, **kw):
-    base = dict(space=space, trials=4, results_dir=tmp_path / "results", progress=False, seed=0)
+    base = dict(space=space, trials=4, results_dir=tmp_path / "results", seed=0)
     return SearchConfig(**{**base, **kw})
 
 
@@ -123,7 +123,7 @@ def test_out_of_memory_and_divergence_are_recorded(tmp_path, tiny_space, monkeyp
     result = search(config(tmp_path, tiny_space, trials=2))
     first = load(result).trials[0]
     assert first.state == TrialState.FAIL and first.user_attrs["reason"].startswith("out of memory")
-    assert result.counts["complete"] + result.counts["pruned"] == 1
+    assert result.counts["complete"] + result.counts["stopped"] == 1
 
 
 def test_diverging_candidate_is_pruned_with_the_reason(tmp_path, tiny_space, monkeypatch):
@@ -236,7 +236,7 @@ def test_two_worker_processes_share_one_study_and_its_budget(tmp_path, tiny_spac
     assert [p.returncode for p in procs] == [0, 0], outs
     study = optuna.load_study(study_name="tiny-digits", storage=open_storage(
         tmp_path / "results" / "tiny-digits" / "study.journal"))
-    counted = [t for t in study.trials if t.user_attrs.get("outcome") in ("complete", "pruned", "failed")]
+    counted = [t for t in study.trials if t.user_attrs.get("outcome") in ("complete", "stopped", "failed")]
     assert len(counted) == 6
     assert all(t.state != TrialState.RUNNING for t in study.trials)
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both processes ran trials
@@ -262,7 +262,7 @@ def test_search_on_an_image_folder_with_streamed_data(tmp_path, tiny_space, imag
     root = image_folder(splits=("train", "test"), per_class=20, size=(8, 8), mode="L")
     result = search(config(tmp_path, tiny_space, trials=2, data=f"imagefolder:{root}", placement="stream",
                            loader_workers=1))
-    assert result.study_name == "tiny-imagefolder" and result.counts["complete"] + result.counts["pruned"] == 2
+    assert result.study_name == "tiny-imagefolder" and result.counts["complete"] + result.counts["stopped"] == 2
     stamp = load(result).user_attrs["nasprune"]
     assert stamp["augment"] == "auto" and stamp["data"] == f"imagefolder:{root}"
     summary = json.loads(result.summary_path.read_text())
@@ -276,7 +276,7 @@ def test_workers_share_the_study_and_the_main_process_reports(tmp_path, tiny_spa
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "2 workers on cpu" in proc.stdout
-    assert len(re.findall(r"^trial +\d+  (complete|pruned|failed)", proc.stdout, re.M)) == 4
+    assert len(re.findall(r"^trial +\d+  (complete|stopped|failed)", proc.stdout, re.M)) == 4
     study = optuna.load_study(study_name="tiny-digits", storage=open_storage(
         tmp_path / "results" / "tiny-digits" / "study.journal"))
     workers = {t.user_attrs["worker"] for t in study.trials if t.user_attrs.get("outcome") != "surplus"}

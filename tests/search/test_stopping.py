@@ -3,8 +3,8 @@ import pytest
 import torch
 from optuna.trial import TrialState, create_trial
 
+from nasprune.record import RETRAIN_OF
 from nasprune.search.stopping import (
-    RETRAIN_OF,
     Deadline,
     RungRule,
     chance_level,

@@ -1,7 +1,7 @@
 """The verdict's wording for networks that did not learn at all."""
 
-from nasprune.diagnose.overfitting import summarize_history
-from nasprune.diagnose.verdict import Diagnosis, findings
+from nasprune.diagnostics.overfitting import summarize_history
+from nasprune.diagnostics.verdict import Diagnosis, findings
 
 
 def diagnosis(val_acc, num_classes=10):

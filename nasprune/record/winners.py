@@ -1,8 +1,10 @@
-"""The winners of a study (its Pareto front), their one look at the test split, and ``summary.json``."""
+"""The winners of a study: its Pareto front, what ``summary.json`` records of each, and their one look at the
+test split. One Pareto function serves the search, the report and every stage that picks a winner."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import optuna
 from optuna.study import StudyDirection
@@ -12,13 +14,20 @@ from ..checkpoint import load_model
 from ..data import DataSplits, Normalizer
 from ..errors import CheckpointError
 from ..train import Runtime, evaluate
+from .outcomes import BASELINE_ATTR, RETRAIN_OF, is_search_trial
 
-__all__ = ["pareto_winners", "winner_row", "evaluate_on_test", "WINNER_COLUMNS"]
+__all__ = ["pareto_front", "pareto_winners", "winner_row", "evaluate_on_test"]
 
-#: (key, heading) of the winners table
-WINNER_COLUMNS = (("trial", "trial"), ("val_accuracy", "val_acc"), ("test_accuracy", "test_acc"),
-                  ("mflops", "MFLOPs"), ("params_h", "params"), ("latency_ms", "latency_ms"),
-                  ("depth", "depth"), ("arch", "architecture"))
+T = TypeVar("T")
+
+
+def pareto_front(items: Sequence[T], objectives: Callable[[T], Sequence[float]]) -> list[T]:
+    """The items no other item dominates, where ``objectives(item)`` gives values that are all "higher is
+    better" (negate a cost). Ties keep every tied item; the order of ``items`` is kept."""
+    scored = [(item, list(objectives(item))) for item in items]
+    return [item for item, mine in scored
+            if not any(all(o >= m for o, m in zip(other, mine, strict=True)) and other != mine
+                       for _, other in scored)]
 
 
 def pareto_winners(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -28,10 +37,8 @@ def pareto_winners(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     ``best_trials`` would count them)."""
     signs = [1 if d == StudyDirection.MAXIMIZE else -1 for d in study.directions]
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if "pruned_from" not in t.user_attrs and all(v <= 0 for v in t.constraints.values())]
-    scored = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in trials]  # higher is better
-    front = [t for t, mine in scored if not any(
-        all(o >= m for o, m in zip(other, mine, strict=True)) and other != mine for _, other in scored)]
+              if is_search_trial(t) and all(v <= 0 for v in t.constraints.values())]
+    front = pareto_front(trials, lambda t: [s * v for s, v in zip(signs, t.values, strict=True)])
     front.sort(key=lambda t: (-signs[0] * t.values[0], t.user_attrs.get("mflops", 0.0)))
     return front if len(signs) > 1 else front[:1]
 
@@ -51,8 +58,9 @@ def winner_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "checkpoint": a.get("checkpoint"),
         "spec": a.get("spec"),
     }
-    if a.get("baseline"):
-        row["baseline"] = a["baseline"]
+    for key in (BASELINE_ATTR, RETRAIN_OF):
+        if a.get(key) is not None:
+            row[key] = a[key]
     return row
 
 

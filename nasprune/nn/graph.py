@@ -23,7 +23,7 @@ with warnings.catch_warnings():  # torch-pruning imports modules that warn under
     warnings.simplefilter("ignore")
     import torch_pruning as tp
 
-from ..nn.layers import PadShortcut
+from .layers import PadShortcut
 
 __all__ = ["PadShortcutPruner", "CUSTOM_PRUNERS", "dependency_graph", "apply_history", "channel_counts", "tp"]
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from nasprune import ArchSpec, StageSpec, build_model
+from nasprune.nn.graph import apply_history, dependency_graph, tp
 from nasprune.nn.layers import PadShortcut
-from nasprune.prune.graph import apply_history, dependency_graph, tp
 
 
 def _silence(group) -> None:

@@ -6,9 +6,9 @@ from torch import nn
 
 from nasprune import ArchSpec, StageSpec, TrainSpec, build_model, resolve_runtime, train
 from nasprune.data.placement import place_data
-from nasprune.diagnose import GradientRecorder, GradientSummary
-from nasprune.diagnose.gradients import weight_groups
-from nasprune.diagnose.verdict import VANISHING
+from nasprune.diagnostics import GradientRecorder, GradientSummary
+from nasprune.diagnostics.gradients import weight_groups
+from nasprune.diagnostics.verdict import VANISHING
 
 SMALL = ArchSpec(1, 10, (StageSpec(1, 16, 1), StageSpec(1, 32, 2)), stem_channels=16)
 

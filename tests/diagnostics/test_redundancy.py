@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from nasprune import ArchSpec, StageSpec, build_model
-from nasprune.diagnose import linear_cka, probe_redundancy
-from nasprune.diagnose.redundancy import NEAR_ZERO, Redundancy, gram
+from nasprune.diagnostics import linear_cka, probe_redundancy
+from nasprune.diagnostics.redundancy import NEAR_ZERO, Redundancy, gram
 
 
 def cka_from_features(x: torch.Tensor, y: torch.Tensor) -> float:

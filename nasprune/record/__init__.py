@@ -1,0 +1,49 @@
+"""The study record: what every stage after the search reads and writes.
+
+A search writes it; prune, diagnose, report, dashboard and export read it (and link what they make to it). It
+owns the study's storage and folder (:mod:`.storage`), its stamp and data (:mod:`.stamp`), how trials ended and
+what counts toward a budget (:mod:`.outcomes`), which workers live and retrying the trials of dead ones
+(:mod:`.liveness`), the winners (:mod:`.winners`) and picking a trial or folder with its model and data
+(:mod:`.pick`). It imports no stage.
+"""
+
+from .liveness import heartbeat_on, others_running, recover_dead_trials, retry_trial, worker_id
+from .outcomes import (
+    BASELINE_ATTR,
+    LABELS,
+    OUTCOMES,
+    PRUNED_FROM,
+    RETRAIN_OF,
+    RETRY_OF,
+    START_ATTR,
+    budget_taken_before,
+    counts_by_outcome,
+    counts_toward_budget,
+    finished_count,
+    is_search_trial,
+    outcome_of,
+    reason_of,
+    state_label,
+)
+from .pick import Picked, load_picked, pick_trial
+from .stamp import STAMP_KEY, data_stamp, load_study_data, make_stamp, open_study, stamp_of
+from .storage import (
+    ARTIFACTS_KEY,
+    JOURNAL_NAME,
+    artifacts_root,
+    default_storage_path,
+    existing_trials,
+    open_existing,
+    open_storage,
+)
+from .winners import evaluate_on_test, pareto_front, pareto_winners, winner_row
+
+__all__ = [
+    "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
+    "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",
+    "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_toward_budget",
+    "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "START_ATTR", "RETRY_OF",
+    "RETRAIN_OF", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "heartbeat_on",
+    "others_running", "pareto_front", "pareto_winners", "winner_row", "evaluate_on_test", "Picked", "pick_trial",
+    "load_picked",
+]

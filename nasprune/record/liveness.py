@@ -1,0 +1,125 @@
+"""Which workers are alive, and running again the trials of those that died.
+
+A worker on this machine is dead when its process is gone (seen at once, from the pid it records on each trial);
+a worker anywhere is dead when an RDB storage with heartbeats has not heard from it for the grace period. Its
+running trials are failed (they do not count toward the budget) and queued to run again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import optuna
+from optuna.trial import TrialState
+
+from .._optuna import quiet_optuna
+from .outcomes import BASELINE_ATTR, RETRY_OF
+
+__all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "heartbeat_on", "others_running"]
+
+_CARRIED = ("spec", BASELINE_ATTR)  # what a retry keeps of the trial it repeats
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, recorded on every trial it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _local_pid(t: optuna.trial.FrozenTrial) -> int | None:
+    """The process id of the trial's worker if that worker ran on this machine (its ``worker`` attribute)."""
+    worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+    return int(pid) if worker_host == socket.gethostname() and pid.isdigit() else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retries: int, reason: str) -> int | None:
+    """Queue a fresh run of a trial whose worker died: same sampled parameters, same spec, marked with
+    ``retry_of`` (the first trial of the chain), ``retry`` (1, 2, ...) and ``retry_reason``. Returns the retry's
+    number, or None once the trial has been retried ``max_retries`` times. Optuna's own retry callback
+    (``RetryHeartbeatStaleTrialCallback``) does the same but copies every user attribute of the dead trial,
+    its partial history and worker included; the system attributes are kept compatible with it."""
+    chain = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(chain) > max_retries:
+        return None
+    user_attrs = {k: trial.user_attrs[k] for k in _CARRIED if k in trial.user_attrs}
+    user_attrs.update({RETRY_OF: chain[0], "retry": len(chain), "retry_reason": reason})
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions, user_attrs=user_attrs,
+        system_attrs={"failed_trial": chain[0], "retry_history": chain}))
+    return study.get_trials(deepcopy=False)[-1].number
+
+
+class RetryStale:
+    """Optuna's heartbeat callback: retry a trial whose worker stopped sending heartbeats."""
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        worker = trial.user_attrs.get("worker", "unknown worker")
+        retry_trial(study, trial, self.max_retries, f"trial {trial.number}: its worker ({worker}) stopped sending "
+                                                    f"heartbeats")
+
+
+def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage, max_retries: int = 2) -> list[int]:
+    """Fail the RUNNING trials whose worker is gone, and queue each for a retry (up to ``max_retries``).
+
+    A worker on this machine is gone when its process no longer exists (seen at once; the trial gets outcome
+    ``worker died`` and the reason); a worker anywhere is gone when an RDB storage with heartbeats has not
+    heard from it for the grace period (Optuna's ``fail_stale_trials``). Failed this way, a trial does not
+    count toward the budget. Returns the numbers of the trials failed here.
+
+    The pid check needs the trial's storage id (``FrozenTrial._trial_id``), as Optuna's ``fail_stale_trials``
+    does: the storage API has no other handle on another process's trial.
+    """
+    dead = []
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in running:
+        pid = _local_pid(t)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        reason = f"worker process {pid} ended during the trial"
+        try:
+            storage.set_trial_user_attr(t._trial_id, "outcome", "worker died")  # noqa: SLF001
+            storage.set_trial_user_attr(t._trial_id, "reason", reason)  # noqa: SLF001
+            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):  # noqa: SLF001
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first and retries it
+        dead.append(t.number)
+        retry_trial(study, storage.get_trial(t._trial_id), max_retries, f"trial {t.number}: {reason}")  # noqa: SLF001
+    if heartbeat_on(storage):
+        with quiet_optuna():
+            optuna.storages.fail_stale_trials(study)  # calls RetryStale for each
+        now_failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        dead += [t.number for t in running if t.number in now_failed and t.number not in dead]
+    return sorted(dead)
+
+
+def heartbeat_on(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether ``storage`` records heartbeats of running trials (an RDB storage opened with ``heartbeat``)."""
+    return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
+
+
+def others_running(study: optuna.Study, storage: optuna.storages.BaseStorage) -> tuple[int, int]:
+    """(running trials of other processes, those of them whose death would be noticed): trials on this machine
+    whose process lives, or any trial when the storage has heartbeats."""
+    heartbeat = heartbeat_on(storage)
+    total = watched = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = _local_pid(t)
+        if pid == os.getpid():
+            continue
+        total += 1
+        watched += heartbeat or (pid is not None and _pid_alive(pid))
+    return total, watched

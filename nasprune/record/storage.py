@@ -1,0 +1,92 @@
+"""Where a study lives: its storage (a journal file, SQLite, PostgreSQL), its folder under results/, and the
+folder of its trial checkpoints and artifacts. Opening a study that exists, with one-line errors when it does not."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from .._optuna import quiet_optuna
+from ..errors import StudyError
+from .liveness import RetryStale
+
+__all__ = ["open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root",
+           "JOURNAL_NAME", "ARTIFACTS_KEY"]
+
+JOURNAL_NAME = "study.journal"
+CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
+ARTIFACTS_KEY = "artifacts_dir"  # study attribute: where trial checkpoints and the artifact store live
+
+
+def default_storage_path(study_dir: Path) -> Path:
+    return study_dir / JOURNAL_NAME
+
+
+def open_storage(storage: str | Path, heartbeat: int | None = None,
+                 max_retries: int = 2) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a URL (``sqlite:///x.db``, ``postgresql://...``) or a journal file path.
+
+    A journal file (Optuna's JournalStorage) is safe for several processes on one machine; PostgreSQL
+    is the storage for several machines. SQLite must not be shared by parallel processes (optuna#820).
+    With ``heartbeat`` (seconds), an RDB storage records a heartbeat of every running trial; a trial
+    silent for twice that long is failed and run again (see :func:`retry_trial`).
+    """
+    storage = str(storage)
+    try:
+        if "://" in storage:
+            kwargs: dict[str, Any] = {}
+            if storage.startswith("postgresql"):
+                kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}  # fail fast
+            if heartbeat:
+                kwargs.update(heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                              heartbeat_stale_trial_callback=RetryStale(max_retries))
+            with quiet_optuna():  # heartbeats are "experimental" in Optuna 5, and say so at every start
+                return optuna.storages.RDBStorage(storage, **kwargs)
+        path = Path(storage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    except Exception as exc:  # sqlalchemy / OS errors differ by backend; all mean the same to a user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        if "DB access module" in first:  # sqlalchemy could not import the database driver
+            driver = "'psycopg[binary]'" if storage.startswith("postgresql") else "the driver for this database"
+            first = f"its database driver is not installed (pip install {driver})"
+        raise StudyError(f"cannot open the storage {_without_password(storage)!r}: {first}") from None
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def artifacts_root(study: optuna.Study, study_dir: Path) -> Path:
+    """Where the study's trial checkpoints (``trials/``) and artifact store (``artifacts/``) live: the
+    ``--artifacts`` path its search was given, or the study's folder under results/."""
+    return Path(study.user_attrs.get(ARTIFACTS_KEY) or study_dir)
+
+
+def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """How many trials study ``name`` already holds in ``storage`` (0 if there is no such study)."""
+    if name not in optuna.get_all_study_names(storage):
+        return 0
+    return len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+
+
+def open_existing(name: str, storage: str | None, results_dir: Path
+                  ) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """Load a study made by ``nasprune search`` and its storage; a missing one is a one-line error naming
+    where it looked (and the nearest study name there, if one is close)."""
+    where = storage or str(default_storage_path(results_dir / name))
+    if storage is None and not Path(where).is_file():
+        raise StudyError(f"no study {name!r}: {where} does not exist; run nasprune search --study {name} first, "
+                         f"or pass --storage / --results-dir")
+    backend = open_storage(where)
+    names = optuna.get_all_study_names(backend)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise StudyError(f"no study {name!r} in {where} (studies there: {', '.join(names) or 'none'}){hint}")
+    with quiet_optuna():
+        return optuna.load_study(study_name=name, storage=backend), backend

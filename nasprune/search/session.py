@@ -1,0 +1,288 @@
+"""One process's part of a search: load and open everything (:func:`setup`), then run trials until the study
+holds its budget (:func:`optimize`). The main process and every worker process run these."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from .._optuna import quiet_optuna
+from ..data import DataSplits, load_data
+from ..data.placement import place_data
+from ..errors import CandidateError, StudyError
+from ..events import Note, OnEvent, TrialEnd, emit
+from ..record import (
+    ARTIFACTS_KEY,
+    BASELINE_ATTR,
+    RETRAIN_OF,
+    STAMP_KEY,
+    START_ATTR,
+    default_storage_path,
+    existing_trials,
+    finished_count,
+    make_stamp,
+    open_storage,
+    open_study,
+    others_running,
+    outcome_of,
+    pareto_winners,
+    recover_dead_trials,
+)
+from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
+from ..train import Runtime, resolve_runtime
+from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, retrain_specs
+from .config import SearchConfig
+from .objective import Objective
+from .stopping import Deadline, RungRule, chance_level, make_optuna_pruner, optuna_pruner_rule
+
+__all__ = ["Session", "setup", "optimize"]
+
+
+
+def _epochs(config: SearchConfig, space: SearchSpace) -> int:
+    if config.epochs is not None:
+        return config.epochs
+    return space.train["epochs"].value if "epochs" in space.train else TrainSpec.epochs
+
+
+def _sampler(kind: str, seed: int, trials: int | None) -> optuna.samplers.BaseSampler:
+    # TPE handles define-by-run (conditional) spaces best; group=True models the per-stage parameters
+    # that exist only at some depths jointly with the depth. constant_liar keeps parallel workers apart.
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    expected = trials or 2 * TRIALS_PER_BUDGET  # a time budget: about this many trials
+    with quiet_optuna():
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=min(10, max(4, expected // 4)))
+
+
+def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.pruners.BasePruner, list, str]:
+    """(Optuna pruner, per-epoch rules, description) for the configured pruner; ``chance``: the validation
+    accuracy of always guessing the largest class."""
+    name = config.pruner
+    if name == "auto":
+        name = "rungs" if config.multi_objective else "hyperband"
+    rules: list = [] if config.multi_objective else [optuna_pruner_rule]  # SO: report every epoch
+    if name == "rungs":
+        rule = RungRule(epochs, chance=chance)
+        rules.append(rule)
+        if not rule.rungs:
+            return optuna.pruners.NopPruner(), rules, f"rungs (none: {epochs} epochs are too few to judge early)"
+        rungs = ", ".join(map(str, rule.rungs))
+        return optuna.pruners.NopPruner(), rules, f"rungs (successive halving vs. cheaper trials at epochs {rungs})"
+    return make_optuna_pruner(name, epochs), rules, name
+
+
+def _baseline_specs(config: SearchConfig, data: DataSplits, epochs: int) -> dict[str, TrialSpec]:
+    """Preset name -> its spec for this data, trained for the study's epochs (validated before anything
+    is written)."""
+    specs = {}
+    c, _, _ = data.input_shape
+    for name in config.baselines:
+        spec = fixed_spec(load_space(name), c, data.num_classes)
+        specs[name] = TrialSpec(spec.arch, spec.train.replace(epochs=epochs))
+    return specs
+
+
+def _enqueue_start(study: optuna.Study, space: SearchSpace) -> None:
+    """A new study tries the space's ``start_with`` candidates first, as ordinary samples of the space (the
+    sampler learns from them like from any trial); parameters a candidate leaves out are sampled."""
+    for i, params in enumerate(space.start_with):
+        study.enqueue_trial(params, user_attrs={START_ATTR: i})
+
+
+def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None:
+    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
+    for name, spec in specs.items():
+        if name not in present:
+            study.enqueue_trial({}, user_attrs={BASELINE_ATTR: name, "spec": spec.to_dict()})
+
+
+class _AfterTrial:
+    """Optuna callback: report the trial, stop at the global budget, stop after repeated failures."""
+
+    def __init__(self, on_event: OnEvent | None, budget: int | None, max_failures: int) -> None:
+        self.on_event, self.budget, self.max_failures = on_event, budget, max_failures
+        self.failures_in_a_row = 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if outcome_of(trial) == "surplus":
+            return  # nothing ran; the objective already stopped this worker
+        emit(self.on_event, TrialEnd(trial, finished_count(study)))
+        if trial.state == TrialState.FAIL and outcome_of(trial) == "failed":
+            self.failures_in_a_row += 1
+            if self.failures_in_a_row >= self.max_failures:
+                raise StudyError(f"the last {self.failures_in_a_row} trials failed (the last: "
+                                 f"{trial.user_attrs.get('reason')}); check the search space and the data")
+        else:
+            self.failures_in_a_row = 0
+        if self.budget is not None and finished_count(study, include_running=True) >= self.budget:
+            study.stop()  # running trials of other workers count
+
+
+def _stamp(config: SearchConfig, space: SearchSpace, epochs: int) -> dict:
+    return make_stamp(space=space.name, space_file=space.source, space_hash=space_hash(space), data=config.data,
+                      objectives=config.objectives, epochs=epochs, max_mflops=config.max_mflops,
+                      max_params=config.max_params, seed=config.seed, options=config.data_options)
+
+
+@dataclass
+class Session:
+    """Everything a search resolved from its config before the first trial."""
+
+    config: SearchConfig
+    space: SearchSpace
+    data: DataSplits  # in host memory; each process places it (optimize, _finish)
+    runtime: Runtime
+    epochs: int
+    study: optuna.Study
+    study_dir: Path
+    artifacts_root: Path  # trial checkpoints and artifact store
+    storage: optuna.storages.BaseStorage
+    storage_name: str
+    resumed: bool
+    rules: list  # per-epoch stopping rules
+    pruner_text: str  # how hopeless trials are stopped, for the header
+    dead: list[int]  # trials of dead workers marked failed (and queued again) on start
+    clock: Clock | None = None  # the time budget, if any
+    epochs_text: str = ""  # where the epochs per trial came from, for the header
+    worker_index: int = 0
+
+
+def _stamped_epochs(storage: optuna.storages.BaseStorage, name: str) -> int | None:
+    """The epochs per trial an existing study was made with (None for a new study)."""
+    if name not in optuna.get_all_study_names(storage):
+        return None
+    with quiet_optuna():
+        study = optuna.load_study(study_name=name, storage=storage)
+    return (study.user_attrs.get(STAMP_KEY) or {}).get("epochs")
+
+
+def _study_epochs(config: SearchConfig, space: SearchSpace, data: DataSplits, runtime: Runtime,
+                  storage: optuna.storages.BaseStorage, name: str, clock: Clock | None) -> tuple[int, str]:
+    """(epochs per trial, where they come from): --epochs, else the space's, else with a time budget the plan
+    of nasprune.search.budget (a study that exists keeps the epochs it was planned with)."""
+    if config.epochs is not None:
+        return config.epochs, "--epochs"
+    epochs = _epochs(config, space)
+    if clock is None:
+        return epochs, "from the space"
+    stamped = _stamped_epochs(storage, name)
+    if stamped is not None:
+        return stamped, "as planned when the study began"
+    first = candidates(space, data.input_shape[0], data.num_classes, random=0 if space.start_with else 1,
+                       seed=config.seed)[0]
+    first = TrialSpec(first.arch, first.train.replace(epochs=epochs))
+    planned = plan_epochs(first, place_data(data, runtime.device, config.placement), runtime, clock, epochs)
+    return planned, f"planned so that {TRIALS_PER_BUDGET} trials of the first candidate fit in the time budget"
+
+
+def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = None) -> Session:
+    """Load and validate everything, then open the study. Bad input fails here, before any write.
+    The data stays in host memory; each process places it on its own device. ``clock``: the time budget
+    (see nasprune.search.budget), started by :func:`search`."""
+    space = load_space(config.space)  # a bad file fails before the data is read
+    runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
+    data = load_data(config.data, config.data_options, seed=config.seed)
+    space = fit_space(space, data.input_shape)
+    baselines = _baseline_specs(config, data, _epochs(config, space))  # validated before anything is written
+    name = config.study or f"{space.name}-{data.name}"
+    study_dir = config.results_dir / name
+    storage_name = config.storage or str(default_storage_path(study_dir))
+    directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
+    storage = open_storage(storage_name, config.heartbeat, config.max_retries)
+    epochs, epochs_text = _study_epochs(config, space, data, runtime, storage, name, clock)
+    baselines = {k: TrialSpec(v.arch, v.train.replace(epochs=epochs)) for k, v in baselines.items()}
+    pruner, rules, pruner_text = _pruning(config, epochs, chance_level(data.val.y))
+    if clock is not None:
+        rules.append(Deadline(clock.deadline))
+    # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates; so does
+    # each worker, so concurrent workers do not sample the same random candidates
+    sampler = _sampler(config.sampler, config.seed + existing_trials(storage, name) + 7919 * worker_index,
+                       config.trials)
+    study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
+                                _stamp(config, space, epochs))
+    artifacts_root = config.artifacts_dir or study_dir
+    if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
+        study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
+    dead = recover_dead_trials(study, storage, config.max_retries)
+    if not resumed:
+        _enqueue_start(study, space)
+    _enqueue_baselines(study, baselines)
+    return Session(config, space, data, runtime, epochs, study, study_dir, artifacts_root, storage, storage_name,
+                  resumed, rules, pruner_text, dead, clock, epochs_text, worker_index)
+
+
+#: seconds between looks at the study while other workers' trials decide whether the budget is reached
+WAIT_SECONDS = 2.0
+#: study attribute: the sources of the retrained winners, set once the retraining phase is planned
+RETRAINS_PLANNED = "retrains_planned"
+
+
+def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: int = 1) -> None:
+    """Run trials in this process until the study holds its budget (or the timeout passes); with a time
+    budget, sample until its exploration phase ends, then retrain the winners (nasprune.search.budget).
+
+    Trials running in other processes count toward the budget while they run. When they are all that stands
+    between the study and its budget, this process waits for them rather than exit: if their worker dies
+    (noticed at once on this machine, after the heartbeat grace period elsewhere), their retries run here.
+    """
+    config, study = s.config, s.study
+    data = place_data(s.data, s.runtime.device, config.placement, workers_per_device)
+    objective = Objective(space=s.space, data=data, runtime=s.runtime, artifacts_root=s.artifacts_root,
+                          epochs=s.epochs, seed=config.seed, objectives=config.objectives, rules=s.rules,
+                          max_mflops=config.max_mflops, max_params=config.max_params, budget=config.trials,
+                          latency=config.latency, artifacts=config.artifacts, on_event=on_event)
+    after = _AfterTrial(on_event, config.trials, config.max_failures)
+    ends = [time.time() + config.timeout] if config.timeout is not None else []
+    sample_until = min([*ends, s.clock.explore_end] if s.clock else ends, default=math.inf)
+
+    def run(n_trials: int | None, until: float) -> None:
+        # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
+        # user attributes and our lines already say
+        with quiet_optuna(optuna.logging.ERROR):
+            study.optimize(objective, n_trials=n_trials, timeout=None if until == math.inf else
+                           max(0.0, until - time.time()), callbacks=[after], catch=(CandidateError,),
+                           gc_after_trial=False)
+
+    while time.time() < sample_until:
+        for number in recover_dead_trials(study, s.storage, config.max_retries):
+            emit(on_event, Note(f"trial {number}: its worker died; queued to run again"))
+        remaining = None if config.trials is None else config.trials - finished_count(study, include_running=True)
+        if remaining is None or remaining > 0:
+            run(remaining, sample_until)
+            continue
+        running, watched = others_running(study, s.storage)
+        if finished_count(study) >= config.trials or running == 0 or watched < running:
+            break  # done, or waiting on trials whose death this process could not notice
+        time.sleep(WAIT_SECONDS)
+    if s.clock is not None:
+        _retrain(s, on_event, run)
+
+
+def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, float], None]) -> None:
+    """The second phase of a time budget: the first worker queues the winners to train again with more epochs
+    (once per study); every worker runs queued ones until none is left or the budget is spent."""
+    study, clock = s.study, s.clock
+    while time.time() < clock.deadline:
+        if s.worker_index == 0 and not study.user_attrs.get(RETRAINS_PLANNED):
+            plans = retrain_specs(pareto_winners(study), study, s.epochs, clock)
+            for source, spec in plans:
+                study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict()})
+            study.set_user_attr(RETRAINS_PLANNED, [source for source, _ in plans])
+            if plans:
+                emit(on_event, Note(f"time budget: sampling ended; retraining trial{'s' if len(plans) > 1 else ''} "
+                                    + ", ".join(f"{n} with {spec.train.epochs} epochs" for n, spec in plans)))
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if waiting:
+            run(1, clock.deadline)
+        elif study.user_attrs.get(RETRAINS_PLANNED) is not None:
+            return
+        else:
+            time.sleep(WAIT_SECONDS)  # the first worker is still finishing its last sampled trial

@@ -1,0 +1,69 @@
+"""Text helpers shared by everything that shows numbers to a person (the CLI, reports, summaries).
+
+Nothing here imports another part of nasprune: tables and counts are formatted the same way everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["format_table", "human_count", "comparison_rows", "LATENCY_LABELS"]
+
+#: latency measurements (nasprune.evaluation.LATENCIES) -> how a person reads them
+LATENCY_LABELS = {"cpu_b1": "latency CPU batch 1 (ms)", "cuda_b1": "latency GPU batch 1 (ms)",
+                  "cuda_b256": "latency GPU batch 256 (ms)"}
+_ROWS = (("val_accuracy", "val accuracy", "{:.4f}"), ("test_accuracy", "test accuracy", "{:.4f}"),
+         ("mflops", "MFLOPs (MACs)", "{:.3f}"), ("params", "params", None))
+
+
+def human_count(n: float | None) -> str:
+    """12345 -> '12.3k', 1234567 -> '1.23M'."""
+    if n is None:
+        return "-"
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= limit:
+            return f"{n / limit:.3g}{suffix}"
+    return f"{n:g}"
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+    """A plain-text table of ``rows`` with (key, heading) ``columns``; numbers are right-aligned."""
+    cells = [[h for _, h in columns]] + [["-" if r.get(k) is None else str(r[k]) for k, _ in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    numeric = [all(_is_number(row[i]) for row in cells[1:]) for i in range(len(columns))]
+    lines = []
+    for row in cells:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("kMG"))
+        return True
+    except ValueError:
+        return text == "-"
+
+
+def _ratio(before: float | None, after: float | None) -> float | None:
+    return before / after if before and after else None
+
+
+def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, str]]:
+    """Before/after rows of a pruned model (its ``summary.json``): one per measure, with the change in points
+    for accuracy and x-fold for costs and latency."""
+    rows = []
+    for key, label, fmt in _ROWS:
+        b, a = before.get(key), after.get(key)
+        show = (lambda v: human_count(v)) if fmt is None else (lambda v, f=fmt: f.format(v))  # noqa: E731
+        if key.endswith("accuracy"):
+            change = f"{100 * (a - b):+.2f} points"
+        else:
+            change = f"{_ratio(b, a):.2f}x smaller"
+        rows.append({"measure": label, "before": show(b), "after": show(a), "change": change})
+    for key, ms_b in before["latency_ms"].items():
+        ms_a = after["latency_ms"].get(key)
+        rows.append({"measure": LATENCY_LABELS[key], "before": f"{ms_b:.3f}", "after": f"{ms_a:.3f}",
+                     "change": f"{_ratio(ms_b, ms_a):.2f}x faster"})
+    return rows

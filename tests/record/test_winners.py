@@ -1,0 +1,41 @@
+"""One Pareto function for every stage, and picking a trial to work on."""
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from nasprune import StudyError
+from nasprune.record import PRUNED_FROM, pareto_front, pareto_winners, pick_trial
+
+
+def test_pareto_front_keeps_what_nothing_dominates():
+    points = [("a", 0.9, 10.0), ("b", 0.8, 2.0), ("c", 0.7, 5.0), ("d", 0.9, 10.0), ("e", 0.95, 50.0)]
+    front = pareto_front(points, lambda p: (p[1], -p[2]))
+    assert [p[0] for p in front] == ["a", "b", "d", "e"]  # c is beaten by b on both; a and d tie and both stay
+
+
+def study_with(*trials):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for values, attrs, state in trials:
+        study.add_trial(create_trial(values=values if state == TrialState.COMPLETE else None, user_attrs=attrs,
+                                     state=state))
+    return study
+
+
+def test_winners_leave_out_pruned_models_and_infeasible_trials():
+    study = study_with(([0.90, 2.0], {"mflops": 2.0}, TrialState.COMPLETE),
+                       ([0.95, 1.0], {"mflops": 1.0, PRUNED_FROM: 0}, TrialState.COMPLETE),  # would dominate 0
+                       ([0.80, 1.0], {"mflops": 1.0}, TrialState.COMPLETE),
+                       (None, {"mflops": 0.5}, TrialState.PRUNED))
+    assert [t.number for t in pareto_winners(study)] == [0, 2]
+
+
+def test_picking_a_trial_names_what_can_be_picked():
+    study = study_with(([0.90, 2.0], {"mflops": 2.0, "spec": {}, "history": []}, TrialState.COMPLETE),
+                       (None, {"mflops": 0.5, "spec": {}, "history": [{}]}, TrialState.PRUNED))
+    assert pick_trial(study).number == 0
+    with pytest.raises(StudyError, match="cannot prune trial 1 of study .*: trial 1 is stopped; completed trials: 0"):
+        pick_trial(study, 1, purpose="prune")
+    assert pick_trial(study, 1, weights=False, purpose="diagnose").number == 1  # a stopped trial has a record
+    with pytest.raises(StudyError, match="no completed trial on its Pareto front within 1 MFLOPs to prune"):
+        pick_trial(study, max_mflops=1.0, purpose="prune")
