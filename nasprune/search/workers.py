@@ -21,21 +21,25 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from ..choices import WORKERS_PER_GPU
 from ..errors import NaspruneError, StudyError
 from ..events import Note, OnEvent, TrialEnd, emit
 from ..record import finished_count, outcome_of
 from ..signals import exit_code, interrupt_on_signals, signal_name
+from ..steps import CudaContextLost
 from .budget import Clock
 from .config import SearchConfig
 from .session import optimize, setup
 
-__all__ = ["plan_devices", "run_workers", "worker_main", "WORKERS_PER_GPU"]
+__all__ = ["plan_devices", "run_workers", "worker_main", "claim_device", "WORKERS_PER_GPU", "GPU_MEMORY_SHARE"]
 
-#: default trial workers per GPU. Four concurrent training processes on one H100 reached ~150,000 images/s
-#: with ResNet-20 against ~45,000 for one (../shared/data/README.md); benchmarks/throughput.py measures it.
-WORKERS_PER_GPU = 4
+
 _POLL_SECONDS = 1.0
 _STOP_SECONDS = 10.0  # how long an interrupted worker may take to record its trial before it is killed
+#: share of a GPU's memory its workers' allocators may hold together, split equally: a large candidate then runs out
+#: of memory in its own trial instead of in a neighbour's. The rest is for what the allocator does not see: each
+#: process's CUDA context (about 0.5 GiB) and cuDNN's workspaces.
+GPU_MEMORY_SHARE = 0.9
 
 
 def plan_devices(config: SearchConfig, device: torch.device) -> list[str]:
@@ -51,12 +55,36 @@ def plan_devices(config: SearchConfig, device: torch.device) -> list[str]:
     return [f"cuda:{gpus[i % len(gpus)]}" for i in range(count)]
 
 
-def worker_main(config: SearchConfig, device: str, index: int, per_device: int, clock: Clock | None = None) -> None:
-    """Body of one worker process: the single-process search loop on ``device``, without output of its
-    own (the main process reports) and with a seed stream of its own."""
-    logging.basicConfig(level=logging.WARNING, format=f"nasprune worker {index}: %(levelname)s: %(message)s")
-    if device == "cpu":  # share the cores instead of every worker claiming all of them
+def claim_device(device: str, per_device: int) -> str:
+    """Give a fresh worker process its device, before anything in it touches CUDA; returns the device to train on.
+
+    CUDA (``cuda:N``): the process sees only GPU N (``CUDA_VISIBLE_DEVICES``, read through the value the process
+    inherited, so ``--gpus`` counts the GPUs the user let it see), which is ``cuda:0`` inside; with ``per_device``
+    workers on that GPU its allocator may hold ``GPU_MEMORY_SHARE / per_device`` of the memory. CPU: the cores are
+    shared, each worker gets ``cores // per_device`` intra-op threads.
+
+    Raises:
+        RuntimeError: CUDA is initialized in this process already (the variable would be ignored).
+    """
+    if device == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_device))
+        return "cpu"
+    if torch.cuda.is_initialized():
+        raise RuntimeError("claim_device() must run before anything in the process uses CUDA")
+    index = torch.device(device).index or 0
+    inherited = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    os.environ["CUDA_VISIBLE_DEVICES"] = inherited[index] if index < len(inherited) else str(index)
+    torch.cuda.set_device(0)
+    if per_device > 1:
+        torch.cuda.set_per_process_memory_fraction(GPU_MEMORY_SHARE / per_device, 0)
+    return "cuda:0"
+
+
+def worker_main(config: SearchConfig, device: str, index: int, per_device: int, clock: Clock | None = None) -> None:
+    """Body of one worker process: the single-process search loop on ``device`` (see :func:`claim_device`),
+    without output of its own (the main process reports) and with a seed stream of its own."""
+    device = claim_device(device, per_device)  # first: CUDA reads the visible devices once, when it starts
+    logging.basicConfig(level=logging.WARNING, format=f"nasprune worker {index}: %(levelname)s: %(message)s")
     try:
         with interrupt_on_signals():  # the main process ends its workers with SIGTERM
             s = setup(replace(config, device=device, workers=1, gpus=None), worker_index=index, clock=clock)
@@ -76,12 +104,28 @@ def _report_new(study: optuna.Study, seen: set[int], on_event: OnEvent | None) -
             emit(on_event, TrialEnd(t, finished_count(study)))
 
 
+def _report_lost(procs: list, devices: list[str], lost: set[int], on_event: OnEvent | None) -> None:
+    """Report the workers that ended without finishing their trial since the last look, and add them to ``lost``."""
+    for i, p in enumerate(procs):
+        if i in lost or p.exitcode is None:
+            continue
+        if p.exitcode < 0:
+            lost.add(i)
+            emit(on_event, Note(f"worker {i} was killed ({signal_name(-p.exitcode)}); the other workers go "
+                                f"on and run the trial it was in again, if any"))
+        elif p.exitcode == CudaContextLost.exit_code:
+            lost.add(i)
+            emit(on_event, Note(f"worker {i} on {devices[i]} stopped: a CUDA error broke its GPU context (its message "
+                                f"is above); the other workers go on and run its trial again"))
+
+
 def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, on_event: OnEvent | None = None,
                 clock: Clock | None = None) -> None:
     """Start one process per entry of ``devices`` and report their trials until all have exited.
 
-    A worker killed by a signal (SIGKILL, the OOM killer) is reported and left to the others: they fail its
-    trial and run it again. Raises StudyError if a worker exited with an error, or if every worker was killed
+    A worker killed by a signal (SIGKILL, the OOM killer), or one whose CUDA context broke (it exits with
+    ``CudaContextLost.exit_code`` after queueing its trial again), is reported and left to the others: they run
+    its trial again. Raises StudyError if a worker exited with an error, or if every worker was killed
     before the budget was reached; KeyboardInterrupt (after the workers stopped) on Ctrl-C or SIGTERM.
     """
     context = multiprocessing.get_context("spawn")
@@ -96,11 +140,7 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, o
         while any(p.is_alive() for p in procs):
             time.sleep(_POLL_SECONDS)
             _report_new(study, seen, on_event)
-            for i, p in enumerate(procs):
-                if p.exitcode is not None and p.exitcode < 0 and i not in killed:
-                    killed.add(i)
-                    emit(on_event, Note(f"worker {i} was killed ({signal_name(-p.exitcode)}); the other workers go "
-                                        f"on and run the trial it was in again, if any"))
+            _report_lost(procs, devices, killed, on_event)
     except KeyboardInterrupt:  # Ctrl-C reached the workers too, SIGTERM only this process: pass it on
         for p in procs:
             if p.is_alive():
@@ -111,10 +151,11 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, o
                 p.kill()
         raise
     _report_new(study, seen, on_event)
-    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode and p.exitcode > 0]
+    _report_lost(procs, devices, killed, on_event)
+    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode and p.exitcode > 0 and i not in killed]
     if failed:
         codes = ", ".join(f"worker {i} exit code {code}" for i, code in failed)
         raise StudyError(f"{len(failed)} of {len(procs)} workers failed ({codes}); see their messages above")
     if killed and config.trials is not None and finished_count(study) < config.trials:
-        raise StudyError(f"{len(killed)} of {len(procs)} workers were killed and the study holds "
+        raise StudyError(f"{len(killed)} of {len(procs)} workers were killed or lost their GPU and the study holds "
                          f"{finished_count(study)} of {config.trials} trials; run the same command to finish it")
