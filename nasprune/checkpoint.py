@@ -26,20 +26,30 @@ from .nn import Network, build_model
 from .nn.graph import apply_history
 from .spec import TrialSpec
 
-__all__ = ["save_model", "load_model", "load_weights", "load_pruning", "atomic_write", "write_json"]
+__all__ = ["save_model", "load_model", "load_weights", "load_pruning", "load_data_record", "atomic_write",
+           "write_json", "DATA_FILE"]
 
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.pt"
 PRUNING_FILE = "pruning.json"
+DATA_FILE = "data.json"  # the data it was trained on (nasprune.data.DataSplits.record): source, split, shape, files
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``. The file gets the
+    permissions any new file would (0666 less the umask: 0644 usually), not mkstemp's private 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,12 +62,15 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def save_model(directory: str | Path, spec: TrialSpec, model: nn.Module, history: list | None = None,
-               input_shape: tuple[int, int, int] | None = None) -> Path:
+               input_shape: tuple[int, int, int] | None = None, data: dict[str, Any] | None = None) -> Path:
     """Save ``model`` (built from ``spec``, then pruned by ``history`` traced at ``input_shape`` if given)
-    to ``directory``; returns the directory."""
+    to ``directory``, with ``data``, the record of the data it was trained on (``DataSplits.record()``);
+    returns the directory."""
     directory = Path(directory)
     if history:
         write_json(directory / PRUNING_FILE, {"format": 1, "input_shape": list(input_shape), "history": history})
+    if data is not None:
+        write_json(directory / DATA_FILE, data)
     write_json(directory / SPEC_FILE, spec.to_dict())
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: torch.save(state, tmp))
@@ -83,6 +96,20 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: expected a dict of tensors (a state dict)")
     return state
+
+
+def load_data_record(directory: str | Path) -> dict[str, Any] | None:
+    """The record of the data a saved model was trained on; None for a model saved before nasprune kept one."""
+    path = Path(directory) / DATA_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or not isinstance(record.get("data"), str) or len(record["input_shape"]) != 3:
+            raise ValueError("expected an object with data and a three-number input_shape")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: not a readable data record ({exc}); delete it and pass --data") from None
+    return record
 
 
 def load_pruning(directory: str | Path) -> list:

@@ -9,25 +9,26 @@ artifacts; and a study note, written here, that says what was searched, on which
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import optuna
 
 from .artifacts import ARTIFACTS_DIR, artifact_store
+from .choices import DEFAULT_HOST, DEFAULT_PORT
 from .errors import ConfigError
-from .record import PRUNED_FROM, artifacts_root, counts_by_outcome, open_existing, stamp_of
+from .record import artifacts_root, counts_by_outcome, counts_text, open_existing, pruned_study_name, stamp_of
 
 __all__ = ["dashboard", "study_note", "DEFAULT_HOST", "DEFAULT_PORT"]
-
-DEFAULT_HOST = "127.0.0.1"  # local only, unless the user asks to expose it
-DEFAULT_PORT = 8080
 
 
 def study_note(study: optuna.Study) -> str:
     """Markdown for the dashboard's study note: what was searched, on which data, with what budget."""
     stamp = stamp_of(study)
     counts = counts_by_outcome(study)
-    linked = sum(PRUNED_FROM in t.user_attrs for t in study.get_trials(deepcopy=False))
     budgets = [f"at most {v:g} {k}" for k, v in (("MFLOPs", stamp.get("max_mflops")),
                                                 ("parameters", stamp.get("max_params"))) if v]
     return "\n".join([
@@ -40,9 +41,8 @@ def study_note(study: optuna.Study) -> str:
         f"augmentation `{stamp.get('augment')}`",
         f"- **Budget**: {', '.join(budgets) or 'none'} (a candidate over budget is stopped before training; "
         f"see the `max_*` user attributes)",
-        f"- **Trials**: {counts['complete'] - linked} completed, {counts['stopped']} stopped early or rejected, "
-        f"{counts['failed']} failed, {counts['running']} running"
-        + (f"; {linked} pruned models (user attribute `pruned_from`)" if linked else ""),
+        f"- **Trials**: {counts_text(counts)} (stopped: stopped early or rejected over a budget); the winners are "
+        f"this study's Best Trials; pruned models live in the study `{pruned_study_name(study.study_name)}`",
         "",
         "Each trial's user attributes hold its architecture (`arch`, `block`, `repeats`, `widths`, `norm`, `act`, "
         "`depth`), costs (`mflops`, `params`, `latency_ms`), its training history per epoch (`history`), and "
@@ -51,19 +51,44 @@ def study_note(study: optuna.Study) -> str:
     ])
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        pass  # one line per HTTP request would bury what the user needs to read
+
+
 def dashboard(study: str, storage: str | None = None, results_dir: Path = Path("results"),
-              host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve optuna-dashboard for ``study`` until interrupted (blocks). Prints the URL first."""
+              host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+              on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve optuna-dashboard for ``study`` until interrupted (blocks; Ctrl-C or SIGTERM end it).
+
+    ``on_ready`` gets one line with the study's own page once the server listens. Requests are not logged. The
+    server runs in a thread, so a signal reaches the main thread while it waits, never inside a request (where
+    wsgiref's handler would catch it, print a traceback and serve on)."""
     try:
         import optuna_dashboard  # noqa: PLC0415 - an optional extra
     except ImportError:
         raise ConfigError("optuna-dashboard is not installed: pip install -e '.[dashboard]' "
                           "(or pip install optuna-dashboard)") from None
     if not 0 < port < 65536:
-        raise ConfigError(f"port must be between 1 and 65535 (got {port})")
+        raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
     loaded, backend = open_existing(study, storage, Path(results_dir))
     optuna_dashboard.save_note(loaded, study_note(loaded))
     root = artifacts_root(loaded, Path(results_dir) / study)  # --artifacts of the search, if it was given
     store = artifact_store(root) if (root / ARTIFACTS_DIR).is_dir() else None
-    print(f"nasprune dashboard: study {study!r} at http://{host}:{port}/dashboard/ (Ctrl-C stops it)", flush=True)
-    optuna_dashboard.run_server(backend, host=host, port=port, artifact_store=store)
+    try:
+        server = make_server(host, port, optuna_dashboard.wsgi(backend, artifact_store=store),
+                             handler_class=_QuietHandler)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass another --port") from None
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    if on_ready is not None:
+        page = f"http://{host}:{port}/dashboard/studies/{loaded._study_id}"  # noqa: SLF001 - the dashboard's URL uses it
+        on_ready(f"nasprune dashboard: study {study!r} at {page} (all studies: http://{host}:{port}/dashboard/; "
+                 f"Ctrl-C stops it)")
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -20,6 +20,7 @@ __all__ = [
     "CandidateError",
     "DivergedError",
     "DiskFullError",
+    "ExportError",
     "DISK_FULL",
     "disk_full_message",
 ]
@@ -89,3 +90,8 @@ def disk_full_message(exc: OSError) -> str:
 
 class DiskFullError(NaspruneError):
     """The disk filled while saving; the trial being saved is recorded as such and the search stops."""
+
+
+class ExportError(NaspruneError):
+    """A network could not be exported (an operator a format cannot express), or an exported file's outputs
+    differ from PyTorch's beyond the tolerance; nothing is left written in that case."""

@@ -7,13 +7,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["format_table", "human_count", "comparison_rows", "LATENCY_LABELS"]
+__all__ = ["format_table", "human_count", "comparison_rows", "plural", "span", "LATENCY_LABELS"]
 
-#: latency measurements (nasprune.evaluation.LATENCIES) -> how a person reads them
-LATENCY_LABELS = {"cpu_b1": "latency CPU batch 1 (ms)", "cuda_b1": "latency GPU batch 1 (ms)",
+#: latency measurements (nasprune.evaluation.LATENCIES, and nasprune.deploy's CPU batch-32 and ONNX Runtime
+#: figures) -> how a person reads them
+LATENCY_LABELS = {"cpu_b1": "latency CPU batch 1 (ms)", "cpu_b32": "latency CPU batch 32 (ms)",
+                  "ort_b1": "latency ONNX Runtime CPU batch 1 (ms)",
+                  "ort_b32": "latency ONNX Runtime CPU batch 32 (ms)", "cuda_b1": "latency GPU batch 1 (ms)",
                   "cuda_b256": "latency GPU batch 256 (ms)"}
 _ROWS = (("val_accuracy", "val accuracy", "{:.4f}"), ("test_accuracy", "test accuracy", "{:.4f}"),
          ("mflops", "MFLOPs (MACs)", "{:.3f}"), ("params", "params", None))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 trial``, ``3 trials``, ``1 pruned model``."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def span(low: float, high: float) -> str:
+    """``6`` for one value, ``6-20`` for a range (not ``6-6``)."""
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
 
 
 def human_count(n: float | None) -> str:
@@ -64,6 +77,15 @@ def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[
         rows.append({"measure": label, "before": show(b), "after": show(a), "change": change})
     for key, ms_b in before["latency_ms"].items():
         ms_a = after["latency_ms"].get(key)
-        rows.append({"measure": LATENCY_LABELS[key], "before": f"{ms_b:.3f}", "after": f"{ms_a:.3f}",
+        detail = (before.get("latency") or {}).get(key) or {}
+        threads = f", {detail['threads']} thread{'s' if detail['threads'] != 1 else ''}" if detail.get("threads") else ""
+        rows.append({"measure": LATENCY_LABELS[key].replace(" (ms)", f"{threads} (ms)"),
+                     "before": _latency(ms_b, before, key), "after": _latency(ms_a, after, key),
                      "change": f"{_ratio(ms_b, ms_a):.2f}x faster"})
     return rows
+
+
+def _latency(ms: float, measured: dict[str, Any], key: str) -> str:
+    """A latency figure, marked where its spread says the machine was busy while it was measured."""
+    busy = ((measured.get("latency") or {}).get(key) or {}).get("busy")
+    return f"{ms:.3f}" + (" (busy)" if busy else "")

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from .choices import PRECISIONS
 from .data import BatchAugment, DataSplits, Normalizer, eval_batches, train_batches
 from .data.splits import Split
 from .errors import ConfigError, DivergedError
@@ -31,7 +32,6 @@ from .steps import make_step
 __all__ = ["Runtime", "resolve_runtime", "EpochStats", "TrainResult", "train", "evaluate", "lr_factor",
            "make_optimizer", "PRECISIONS"]
 
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 WARMUP_CAP = 0.3  # the largest share of a run's steps a cosine schedule's warm-up may take
 
 
@@ -215,7 +215,7 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
     steps = len(data.train) // batch_size
     opt, lr = make_optimizer(model, spec, runtime.device)
     step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime, after_backward,
-                     spec.grad_clip)
+                     spec.grad_clip, streamed=data.streamed)
     total = spec.epochs * steps
     # a warm-up given in epochs can swallow a short run (1 epoch of 2, or all of --epochs 1): it never takes more
     # than the one-cycle schedule's rise, 30% of the steps

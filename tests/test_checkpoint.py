@@ -59,3 +59,17 @@ def test_corrupt_truncated_and_mismatched_files(tmp_path):
 def test_no_temporary_files_are_left_behind(tmp_path):
     save_model(tmp_path / "m", SPEC, build_model(SPEC.arch))
     assert not [p for p in (tmp_path / "m").iterdir() if p.name.startswith(".")]
+
+
+def test_files_written_atomically_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from nasprune.checkpoint import atomic_write
+
+    previous = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "report.md", lambda tmp: tmp.write_text("x"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644  # as the PNGs beside it, not 0600

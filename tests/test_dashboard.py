@@ -56,10 +56,14 @@ def test_dashboard_serves_the_study_its_trials_and_their_details(tmp_path, tiny_
                     "epochs_trained", "history"} <= set(keys)
             assert keys.index("arch") < keys.index("spec")  # the scannable attributes come first
             assert len(t["intermediate_values"]) == 2  # one per epoch
-            assert {a["filename"] for a in t["artifacts"]} == {"spec.json", "weights.pt"}
+            assert {a["filename"] for a in t["artifacts"]} == {"spec.json", "weights.pt", "data.json"}
     finally:
         proc.terminate()
-        proc.communicate(timeout=10)  # waits and closes the pipe
+        output = proc.communicate(timeout=30)[0]  # waits and closes the pipe
+    # it said where the study's own page is, logged no request, and SIGTERM ended it cleanly
+    assert f"http://127.0.0.1:{port}/dashboard/studies/{studies[0]['study_id']}" in output, output
+    assert "GET /" not in output and "Traceback" not in output, output
+    assert proc.returncode == 143
 
 
 def test_the_dashboard_listens_locally_by_default():

@@ -28,7 +28,7 @@ from .raw import RawData, check_raw
 __all__ = ["cache_root", "fingerprint", "file_records", "FileRecord", "cached", "CACHE_VERSION"]
 
 #: bump when the decoded representation changes, so old entries are not reused
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: meta.json lists the broken files left out
 log = logging.getLogger("nasprune")
 
 
@@ -70,7 +70,7 @@ def _load(entry: Path) -> RawData:
         x = np.load(entry / f"{split}_x.npy", mmap_mode="c", allow_pickle=False)
         y = np.load(entry / f"{split}_y.npy", allow_pickle=False)
         splits[split] = (x, y)
-    return check_raw(RawData(meta["name"], splits, tuple(meta["classes"])))
+    return check_raw(RawData(meta["name"], splits, tuple(meta["classes"]), tuple(meta.get("skipped", ()))))
 
 
 def _save(entry: Path, raw: RawData) -> None:
@@ -81,7 +81,8 @@ def _save(entry: Path, raw: RawData) -> None:
             np.save(tmp / f"{split}_x.npy", np.ascontiguousarray(x), allow_pickle=False)
             np.save(tmp / f"{split}_y.npy", np.ascontiguousarray(y), allow_pickle=False)
         (tmp / "meta.json").write_text(json.dumps({"name": raw.name, "classes": list(raw.classes),
-                                                   "splits": list(raw.splits), "version": CACHE_VERSION}))
+                                                   "splits": list(raw.splits), "version": CACHE_VERSION,
+                                                   "skipped": list(raw.skipped)}))
         try:
             os.rename(tmp, entry)
         except OSError:  # another worker finished the same entry first: keep theirs

@@ -158,7 +158,7 @@ def read_imagefolder(root: str | Path, image_size: tuple[int, int] | None = None
     """
     files, classes = scan_imagefolder(root)
     workers = workers or min(16, os.cpu_count() or 1)
-    splits = {}
+    splits, skipped = {}, []
     for split, items in files.items():
         paths = [p for p, _ in items]
         decoded = _decode_all(paths, image_size, workers)
@@ -168,6 +168,7 @@ def read_imagefolder(root: str | Path, image_size: tuple[int, int] | None = None
             more = f" and {len(broken) - _MAX_NAMED} more" if len(broken) > _MAX_NAMED else ""
             raise DataError(f"{len(broken)} image(s) cannot be read: {named}{more}; remove or replace them "
                             f"(or pass --skip-broken-images)")
+        skipped += [str(p) for p, _ in broken]
         keep = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
         if not keep:
             raise DataError(f"{Path(root)}: no {split} image could be decoded")
@@ -176,4 +177,4 @@ def read_imagefolder(root: str | Path, image_size: tuple[int, int] | None = None
     channels = {x.shape[1] for x, _ in splits.values()}
     if channels == {1, 3}:  # one split all grayscale, another colour: make them agree
         splits = {s: (np.repeat(x, 3, axis=1) if x.shape[1] == 1 else x, y) for s, (x, y) in splits.items()}
-    return check_raw(RawData("imagefolder", splits, classes))
+    return check_raw(RawData("imagefolder", splits, classes, tuple(skipped)))

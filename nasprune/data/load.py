@@ -2,84 +2,67 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..choices import AUGMENTS, DATASETS
 from ..errors import ConfigError, DataError
+from ..options import DataOptions, parse_image_size
 from .cache import cached, file_records, fingerprint
 from .digits import read_digits
 from .imagefolder import read_imagefolder, scan_imagefolder
 from .raw import RawData
 from .splits import DataSplits, Split, channel_stats, split_off
-from .torchvision_formats import TORCHVISION_DATASETS, download, read_torchvision, source_files
+from .torchvision_formats import download, read_torchvision, source_files
 
 __all__ = ["DataOptions", "load_data", "DATASETS", "AUGMENTS", "parse_image_size"]
 
-DATASETS = ("digits", "imagefolder", *TORCHVISION_DATASETS)
-AUGMENTS = ("auto", "none", "crop", "flip", "crop,flip")
 
 
-@dataclass(frozen=True)
-class DataOptions:
-    """How a data set is loaded and split."""
-
-    val_fraction: float = 0.2  # share held out for validation where the source has no val/ split
-    test_fraction: float = 0.2  # share held out for the final test where the source has no test split
-    image_size: tuple[int, int] | None = None  # resize every image once to (H, W) (image folders)
-    augment: str = "auto"  # one of AUGMENTS; auto: per data set (see _default_augment)
-    download: bool = False  # fetch torchvision data sets that are not on disk (the only network access)
-    skip_broken_images: bool = False  # leave out undecodable files instead of failing
-    cache: bool = True  # keep decoded images under the cache folder
-
-    def __post_init__(self) -> None:
-        if self.augment not in AUGMENTS:
-            raise ConfigError(f"unknown augment {self.augment!r}; valid: {', '.join(AUGMENTS)}")
-        for name in ("val_fraction", "test_fraction"):
-            if not 0 < getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be between 0 and 1 (got {getattr(self, name)})")
-        if self.val_fraction + self.test_fraction >= 1:
-            raise ConfigError(f"val_fraction + test_fraction must be < 1 (got {self.val_fraction + self.test_fraction:g})")
+def _files_fingerprint(root: str, records: list) -> str:
+    """A short hash of the files a data set is made of, by path below its root and size (not modification time:
+    a copy of the same files keeps it), so a saved model can tell whether it is judged on the files it saw."""
+    h = hashlib.sha256()
+    base = Path(root).resolve()
+    for path, size, _ in sorted(records):
+        h.update(f"{Path(path).resolve().relative_to(base)}\0{size}\n".encode())
+    return h.hexdigest()[:16]
 
 
-def parse_image_size(text: str) -> tuple[int, int]:
-    """'32' -> (32, 32); '48x64' -> (48, 64) as (height, width)."""
-    parts = text.lower().split("x")
-    if len(parts) not in (1, 2) or not all(p.isdigit() and 0 < int(p) <= 4096 for p in parts):
-        raise ConfigError(f"image size {text!r} must be N or HxW with integers in 1..4096, e.g. 32 or 48x64")
-    return (int(parts[0]), int(parts[-1]))
-
-
-def _imagefolder(path: str, options: DataOptions) -> RawData:
+def _imagefolder(path: str, options: DataOptions) -> tuple[RawData, str]:
     records: list = []
     scan_imagefolder(path, records)  # fails fast on a bad layout, before any decoding
 
     def build() -> RawData:
         return read_imagefolder(path, options.image_size, skip_broken=options.skip_broken_images)
 
+    files = _files_fingerprint(path, records)
     if not options.cache:
-        return build()
+        return build(), files
     keys = {"source": "imagefolder", "image_size": options.image_size, "skip_broken": options.skip_broken_images}
-    return cached("imagefolder", fingerprint(path, records, keys), build)
+    return cached("imagefolder", fingerprint(path, records, keys), build), files
 
 
-def _torchvision(name: str, path: str, options: DataOptions) -> RawData:
+def _torchvision(name: str, path: str, options: DataOptions) -> tuple[RawData, str]:
     if not source_files(name, path):
         if not options.download:
-            return read_torchvision(name, path)  # raises the error that says where it looked and about --download
+            return read_torchvision(name, path), ""  # raises the error that says where it looked, and about --download
         download(name, path)
+    records = file_records(source_files(name, path))
+    files = _files_fingerprint(path, records)
     if not options.cache:
-        return read_torchvision(name, path)
-    key = fingerprint(path, file_records(source_files(name, path)), {"source": name})
-    return cached(name, key, lambda: read_torchvision(name, path))
+        return read_torchvision(name, path), files
+    key = fingerprint(path, records, {"source": name})
+    return cached(name, key, lambda: read_torchvision(name, path)), files
 
 
-def _read(name: str, path: str, options: DataOptions) -> RawData:
-    """Decode the source (from the cache when it holds it)."""
+def _read(name: str, path: str, options: DataOptions) -> tuple[RawData, str]:
+    """Decode the source (from the cache when it holds it); also returns the fingerprint of its files."""
     if name == "digits":
-        return read_digits()  # bundled and decoded in milliseconds: nothing to cache
+        return read_digits(), "digits"  # bundled and decoded in milliseconds: nothing to cache
     if name == "imagefolder":
         return _imagefolder(path, options)
     return _torchvision(name, path, options)
@@ -137,10 +120,12 @@ def load_data(source: str = "digits", options: DataOptions | None = None, seed: 
         raise DataError(f"data set {name!r} needs a folder: --data {name}:PATH")
     if options.image_size and name != "imagefolder":
         raise ConfigError(f"--image-size applies to imagefolder data; {name} images keep their size")
-    raw = _read(name, str(Path(path).expanduser()) if path else "", options)
+    raw, files = _read(name, str(Path(path).expanduser()) if path else "", options)
     splits = {s: Split(torch.from_numpy(x), torch.from_numpy(y)) for s, (x, y) in _carve(raw, options, seed).items()}
     mean, std = channel_stats(splits["train"].x)
     augment = options.augment if options.augment != "auto" else _default_augment(name, raw.shape[0])
     crop = max(1, raw.shape[1] // 8) if "crop" in augment else 0  # 4 pixels for 32x32, as in He et al. 2016
     return DataSplits(name=name, train=splits["train"], val=splits["val"], test=splits["test"], classes=raw.classes,
-                      mean=mean, std=std, crop_padding=crop, flip="flip" in augment)
+                      mean=mean, std=std, crop_padding=crop, flip="flip" in augment,
+                      options=options, seed=seed, files=files, skipped=raw.skipped,
+                      source=f"{name}:{Path(path).expanduser().resolve()}" if path else name)

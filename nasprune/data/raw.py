@@ -23,6 +23,7 @@ class RawData:
     name: str  # e.g. "cifar10", "imagefolder"
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
     classes: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  # files that could not be decoded and were left out (--skip-broken-images)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -9,6 +9,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
+from ..options import DataOptions
 
 __all__ = ["Split", "DataSplits", "split_off", "stratified_split", "channel_stats"]
 
@@ -45,6 +46,22 @@ class DataSplits:
     crop_padding: int = 0  # random-crop augmentation: pad by this many pixels, crop back (0 = off)
     flip: bool = False  # random horizontal flips (wrong for digits and text, right for photos)
     streamed: bool = False  # batches come through DataLoader workers from host memory (see data.placement)
+    source: str = ""  # where it came from: the data argument (digits, imagefolder:PATH, ...)
+    options: DataOptions | None = None  # how it was loaded and split
+    seed: int = 0  # seed of the validation / test split
+    files: str = ""  # fingerprint of the source's files (paths and sizes), "" if unknown
+    skipped: tuple[str, ...] = ()  # broken files left out (--skip-broken-images)
+
+    def record(self) -> dict:
+        """Where this data came from and how it was split: what a saved model keeps (``data.json``) so later
+        commands judge it on the same split by default."""
+        o = self.options or DataOptions()
+        return {"data": self.source, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
+                "classes": list(self.classes), "seed": self.seed, "val_fraction": o.val_fraction,
+                "test_fraction": o.test_fraction, "image_size": list(o.image_size) if o.image_size else None,
+                "augment": o.augment, "skip_broken_images": o.skip_broken_images, "files": self.files,
+                "images": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+                "skipped": list(self.skipped)}
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -67,8 +84,9 @@ class DataSplits:
         c, h, w = self.input_shape
         augment = " + ".join(([f"crop (pad {self.crop_padding})"] if self.crop_padding else [])
                              + (["flip"] if self.flip else [])) or "none"
+        skipped = f", {len(self.skipped)} broken file{'s' if len(self.skipped) != 1 else ''} left out" if self.skipped else ""
         return (f"{self.name}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test images, "
-                f"{c}x{h}x{w}, {self.num_classes} classes, augmentation {augment}")
+                f"{c}x{h}x{w}, {self.num_classes} classes, augmentation {augment}{skipped}")
 
 
 def split_off(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:

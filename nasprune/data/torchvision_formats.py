@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..choices import TORCHVISION_DATASETS
 from ..errors import DataError
 from .raw import RawData, check_raw
 
 __all__ = ["TORCHVISION_DATASETS", "read_cifar", "read_mnist", "read_torchvision", "download", "source_files"]
 
-TORCHVISION_DATASETS = ("cifar10", "cifar100", "mnist", "fashion-mnist")
 
 # file name -> (url, md5), exactly torchvision's (torchvision/datasets/cifar.py and mnist.py); tests point
 # the urls at a local server.

@@ -6,12 +6,14 @@ channels; nasprune.diagnostics measures them), turn them into a verdict and writ
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from ..data import DataOptions, DataSplits, Normalizer, train_batches
+from ..data import DataSplits, Normalizer, train_batches
 from ..data.placement import place_data
 from ..diagnostics import (
     Diagnosis,
@@ -29,6 +31,7 @@ from ..diagnostics import (
 from ..errors import ConfigError
 from ..measure import count_macs
 from ..nn import build_model, weighted_depth
+from ..options import flag
 from ..record import Picked, load_picked
 from ..spec import describe
 from ..train import Runtime, evaluate, resolve_runtime
@@ -51,9 +54,10 @@ class DiagnoseConfig:
     study: str | None = None
     trial: int | None = None
     model: Path | None = None  # a saved model folder instead of a study trial
-    data: str | None = None  # needed with ``model``; a study remembers its own
-    data_options: DataOptions = field(default_factory=DataOptions)
-    seed: int = 0  # with ``model``: the data split's seed
+    data: str | None = None  # with ``model``: other data than it records (a study always uses its own)
+    data_changes: Mapping[str, Any] = field(default_factory=dict)  # with ``model``: changes to its recorded split
+    download: bool = False  # fetch a torchvision data set that is not on disk
+    cache: bool = True  # use the decoded-image cache
     storage: str | None = None
     results_dir: Path = Path("results")
     out: Path | None = None  # the JSON (default: RESULTS_DIR/STUDY/diagnose/trialN.json or RESULTS_DIR/diagnose/DIR.json)
@@ -65,13 +69,11 @@ class DiagnoseConfig:
     def __post_init__(self) -> None:
         if (self.study is None) == (self.model is None):
             raise ConfigError("say which model to diagnose: --study NAME (a trial of a study) or --model DIR")
-        if self.model is not None and self.data is None:
-            raise ConfigError("--model needs --data: the data set to measure it on")
         if self.study is None and self.trial is not None:
             raise ConfigError("--trial chooses from a study; use it with --study")
         for name in ("probe_images", "gradient_batches"):
             if getattr(self, name) < 2:
-                raise ConfigError(f"{name} must be >= 2 (got {getattr(self, name)})")
+                raise ConfigError(f"{flag(name)} must be >= 2 (got {getattr(self, name)})")
         if self.estimate_images < 0:
             raise ConfigError(f"estimate_images must be >= 0 (got {self.estimate_images})")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
@@ -86,8 +88,8 @@ class DiagnoseResult:
 def _load(config: DiagnoseConfig) -> tuple[Picked, Path]:
     """(the network and its data, where its verdict goes by default)."""
     picked = load_picked(study=config.study, trial=config.trial, model=config.model, data=config.data,
-                         data_options=config.data_options, seed=config.seed, storage=config.storage,
-                         results_dir=config.results_dir, weights=False, purpose="diagnose")
+                         changes=config.data_changes, download=config.download, cache=config.cache,
+                         storage=config.storage, results_dir=config.results_dir, weights=False, purpose="diagnose")
     folder = config.results_dir / config.study if config.study else config.results_dir
     return picked, folder / "diagnose" / f"{picked.name}.json"
 
@@ -158,7 +160,8 @@ def diagnose(config: DiagnoseConfig) -> DiagnoseResult:
     diagnosis = Diagnosis(source=source, arch=describe(arch), block=arch.block, norm=arch.norm,
                           depth=depth or loaded.attrs.get("depth") or weighted_depth(build_model(arch)),
                           mflops=mflops, val_accuracy=val_acc, generalization=generalization, gradients=gradients,
-                          gradients_init=gradients_init, redundancy=redundancy, num_classes=arch.num_classes)
+                          gradients_init=gradients_init, redundancy=redundancy, num_classes=arch.num_classes,
+                          data_note=loaded.data_note)
     diagnosis = dataclasses.replace(diagnosis, findings=findings(diagnosis))
     out = write_diagnosis(config.out or default_out, diagnosis)
     return DiagnoseResult(diagnosis, out)

@@ -73,11 +73,14 @@ def trial_diagnostics(number: int, model: nn.Module, data: DataSplits, runtime: 
             redundancy = probe_redundancy(model, probe_batch(data, probe_images, runtime))
             out["redundancy"] = redundancy.to_dict()
         arch = model.arch
+        final = history[-1]["val_acc"] if history else None  # the accuracy the trial's line shows
         diagnosis = Diagnosis(source=f"trial {number}", arch=describe(arch), block=arch.block, norm=arch.norm,
-                              depth=weighted_depth(model), mflops=None, val_accuracy=None,
+                              depth=weighted_depth(model), mflops=None, val_accuracy=final,
                               generalization=summarize_history(history), gradients=gradients, redundancy=redundancy,
                               num_classes=arch.num_classes)
-        out["diagnosis"] = [f.message for f in findings(diagnosis)]
+        found = findings(diagnosis)
+        out["diagnosis"] = [f.message for f in found]
+        out["learned"] = not any(f.kind == "not-learning" for f in found)
     except Exception as exc:  # a diagnostic is worth less than the trial it describes
         log.warning("depth diagnostics of trial %d failed: %s: %s", number, exc.__class__.__name__, exc)
         out["diagnostics_error"] = f"{exc.__class__.__name__}: {exc}"

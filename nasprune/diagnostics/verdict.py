@@ -16,7 +16,7 @@ from typing import Any
 from ..checkpoint import write_json
 from ..errors import CheckpointError
 from .gradients import GradientSummary
-from .overfitting import Generalization
+from .overfitting import OVERFIT_GAP, Generalization
 from .redundancy import Redundancy, RunProbe
 
 __all__ = ["Finding", "Diagnosis", "findings", "format_diagnosis", "read_diagnosis", "write_diagnosis",
@@ -60,6 +60,7 @@ class Diagnosis:
     redundancy: Redundancy | None = None
     findings: list[Finding] = field(default_factory=list)
     num_classes: int | None = None  # for "at chance": accuracy no better than guessing
+    data_note: str | None = None  # None: measured on the data and split it was trained on; else what differs
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -78,7 +79,8 @@ class Diagnosis:
                    depth=data["depth"], mflops=data["mflops"], val_accuracy=data["val_accuracy"],
                    generalization=part("generalization", Generalization), gradients=part("gradients", GradientSummary),
                    gradients_init=part("gradients_init", GradientSummary), redundancy=part("redundancy", Redundancy),
-                   findings=[Finding(**f) for f in data.get("findings", [])], num_classes=data.get("num_classes"))
+                   findings=[Finding(**f) for f in data.get("findings", [])], num_classes=data.get("num_classes"),
+                   data_note=data.get("data_note"))
 
 
 def _points(x: float) -> str:
@@ -177,8 +179,12 @@ def findings(d: Diagnosis) -> list[Finding]:
     if found:
         return found
     parts = []
-    if d.generalization is not None:
-        parts.append(f"no overfitting (gap {_points(d.generalization.gap)})")
+    g = d.generalization
+    if g is not None:
+        growing = g.gap_trend > 0.005 and g.source == "history"
+        parts.append(f"no overfitting (gap {_points(g.gap)} at its best epoch, under {_points(OVERFIT_GAP)}"
+                     + (f"; it grows {g.gap_trend * 100:+.2f} points/epoch, so longer training may start to overfit)"
+                        if growing else ")"))
     summary = d.gradients or d.gradients_init
     if summary is not None and summary.ratio is not None:
         parts.append(f"no vanishing or exploding gradients (first/last ratio {summary.ratio:.2g})")
@@ -192,6 +198,8 @@ def format_diagnosis(d: Diagnosis) -> str:
     lines = [f"{d.source}: {d.arch}, depth {d.depth}"
              + (f", {d.mflops:.3f} MFLOPs" if d.mflops is not None else "")
              + (f", val accuracy {d.val_accuracy:.4f}" if d.val_accuracy is not None else "")]
+    if d.data_note:
+        lines.append(f"  data: {d.data_note}")
     lines += [f"  - {f.message}" for f in d.findings]
     numbers = []
     g = d.generalization

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..choices import IMPORTANCES as IMPORTANCE_NAMES
 from ..errors import ConfigError
 from ..measure import count_macs, count_params
 from ..nn.graph import CUSTOM_PRUNERS, tp
 
 __all__ = ["Target", "IMPORTANCES", "make_importance", "prune_channels", "PruneLog"]
 
-#: importance name -> (factory, needs gradients)
+#: importance name (nasprune.choices.IMPORTANCES) -> (factory, needs gradients)
 IMPORTANCES: dict[str, tuple[Callable[[], object], bool]] = {
     "l1": (lambda: tp.importance.GroupMagnitudeImportance(p=1), False),  # weight magnitude (Li et al. 2017)
     "l2": (lambda: tp.importance.GroupMagnitudeImportance(p=2), False),
@@ -31,6 +32,7 @@ IMPORTANCES: dict[str, tuple[Callable[[], object], bool]] = {
     "lamp": (lambda: tp.importance.LAMPImportance(p=2), False),  # layer-adaptive magnitude (Lee et al. 2021)
     "random": (lambda: tp.importance.RandomImportance(), False),  # the control: a criterion should beat it
 }
+assert tuple(IMPORTANCES) == IMPORTANCE_NAMES, "nasprune.choices.IMPORTANCES lists the names offered here"
 #: after the coarse steps, each increment removes this much more of every layer's channels
 FINE = 0.005
 #: a step that lands more than this share below the target is undone and redone finer

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import DataOptions
 from ..errors import ConfigError
+from ..options import flag
 from .channels import IMPORTANCES, Target
 
 __all__ = ["PruneConfig", "PruneResult"]
@@ -50,9 +51,11 @@ class PruneConfig:
     gradient_batches: int = 4  # training batches whose gradients feed the Taylor importance
     name: str | None = None  # output folder name (default: trial<N>-<importance>-<target>)
     out: Path | None = None  # output folder (default: RESULTS_DIR/STUDY/pruned/NAME, or RESULTS_DIR/pruned/NAME)
-    data: str | None = None  # needed with ``model``; a study remembers its own
-    data_options: DataOptions = field(default_factory=DataOptions)
-    seed: int = 0  # with ``model``: the data split's seed; also seeds fine-tuning
+    data: str | None = None  # with ``model``: other data than it records (a study always uses its own)
+    data_changes: Mapping[str, Any] = field(default_factory=dict)  # with ``model``: changes to its recorded split
+    download: bool = False  # fetch a torchvision data set that is not on disk
+    cache: bool = True  # use the decoded-image cache
+    seed: int = 0  # seeds fine-tuning and the batches of the Taylor importance
     storage: str | None = None
     results_dir: Path = Path("results")
     device: str = "auto"
@@ -65,36 +68,37 @@ class PruneConfig:
     #                       are then pruned only if a target is given
     block_max_drop: float = 1.0  # validation accuracy points the block removals may cost, before fine-tuning
     probe_images: int = 256  # validation images of the redundancy probe that picks the blocks
+    latency_threads: int = 1  # CPU threads of the latency measurements before and after
 
     def __post_init__(self) -> None:
         if (self.study is None) == (self.model is None):
             raise ConfigError("say which model to prune: --study NAME (a trial of a study) or --model DIR")
-        if self.model is not None and self.data is None:
-            raise ConfigError("--model needs --data: the data set to evaluate and fine-tune on")
         if self.study is None and (self.trial is not None or self.pick_mflops is not None):
             raise ConfigError("--trial and --pick choose from a study; use them with --study")
         if sum(v is not None for v in (self.target_mflops, self.target_params, self.channel_ratio)) > 1:
             raise ConfigError("give one target: --target-mflops, --target-params or --channel-ratio")
         self.target  # noqa: B018 - validates the value
         if self.importance not in IMPORTANCES:
-            raise ConfigError(f"unknown importance {self.importance!r}; valid: {', '.join(IMPORTANCES)}")
+            raise ConfigError(f"unknown --importance {self.importance!r}; valid: {', '.join(IMPORTANCES)}")
         for name in ("steps", "gradient_batches"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1 (got {getattr(self, name)})")
+                raise ConfigError(f"{flag(name)} must be >= 1 (got {getattr(self, name)})")
         for name in ("finetune_epochs", "sparse_epochs"):
             value = getattr(self, name)
             if value is not None and value < 0:
-                raise ConfigError(f"{name} must be >= 0 (got {value})")
+                raise ConfigError(f"{flag(name)} must be >= 0 (got {value})")
         if self.round_to is not None and self.round_to < 1:
-            raise ConfigError(f"round_to must be >= 1 (got {self.round_to})")
+            raise ConfigError(f"--round-to must be >= 1 (got {self.round_to})")
         if self.finetune_lr is not None and not self.finetune_lr > 0:
-            raise ConfigError(f"finetune_lr must be > 0 (got {self.finetune_lr})")
+            raise ConfigError(f"--finetune-lr must be > 0 (got {self.finetune_lr})")
         if self.block_max_drop < 0:
-            raise ConfigError(f"block_max_drop must be >= 0 points (got {self.block_max_drop})")
+            raise ConfigError(f"--block-max-drop must be >= 0 points (got {self.block_max_drop})")
+        if not 1 <= self.latency_threads <= 1024:
+            raise ConfigError(f"--latency-threads must be between 1 and 1024 (got {self.latency_threads})")
         if self.probe_images < 2:
-            raise ConfigError(f"probe_images must be >= 2 (got {self.probe_images})")
+            raise ConfigError(f"--probe-images must be >= 2 (got {self.probe_images})")
         if self.name is not None and not _NAME.match(self.name):
-            raise ConfigError(f"name {self.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+            raise ConfigError(f"--name {self.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
 
     @property

@@ -8,16 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import optuna
 import torch
-from optuna.trial import TrialState
 from torch import nn
 
-from .._optuna import quiet_optuna
-from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import BatchAugment, DataSplits, Normalizer, train_batches
 from ..data.placement import place_data
+from ..deploy import add_deployed_latency
 from ..diagnostics import probe_batch
 from ..errors import ConfigError, StudyError
 from ..evaluation import measure_model
@@ -25,7 +22,7 @@ from ..events import Epoch, Note, OnEvent, emit
 from ..measure import count_macs, count_params
 from ..nn import weighted_depth
 from ..nn.graph import channel_counts
-from ..record import PRUNED_FROM, Picked, artifacts_root, load_picked, stamp_of
+from ..record import Picked, load_picked, record_pruned_model, stamp_of
 from ..spec import TrainSpec, TrialSpec, describe
 from ..train import Runtime, evaluate, resolve_runtime, train
 from .blocks import BlockLog, prune_blocks, removable_blocks
@@ -81,30 +78,20 @@ def _out_dir(config: PruneConfig, source: Picked) -> Path:
     return out
 
 
-def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int) -> int | None:
-    """Add the pruned model to the study as a completed trial linked to its source (``pruned_from``), so the
-    dashboard and reports show it beside the search's trials. It does not count toward the search's budget."""
+def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int) -> int:
+    """Record the pruned model in the companion study of its source's study (nasprune.record.pruned), linked to
+    its source trial (``pruned_from``), with its files as artifacts; returns its trial number there."""
     study = source.study
     objectives = stamp_of(study).get("objectives", "accuracy,mflops")
     values = [after["val_accuracy"]] + {"accuracy,mflops": [after["mflops"]],
                                         "accuracy,params": [after["params"] / 1e6]}.get(objectives, [])
-    attrs = {PRUNED_FROM: source.trial.number, "checkpoint": str(out),
-             "arch": f"{summary['source']['arch']} (pruned from trial {source.trial.number})", "depth": depth,
-             "mflops": after["mflops"], "params": after["params"], "latency_ms": after["latency_ms"].get("cpu_b1"),
-             "val_accuracy": after["val_accuracy"], "test_accuracy": after["test_accuracy"],
-             "importance": summary["importance"], "target": summary["target"]["description"], "outcome": "complete",
-             "spec": source.spec.to_dict()}
-    # created through the storage, not study.ask(): ask would take a trial the search queued (a baseline, a
-    # retry); running until its artifacts are attached, which Optuna allows only on an unfinished trial
-    storage = source.storage
-    with quiet_optuna():
-        trial_id = storage.create_new_trial(study._study_id, optuna.trial.create_trial(  # noqa: SLF001
-            state=TrialState.RUNNING, user_attrs=attrs))
-        linked = storage.get_trial(trial_id)
-        root = artifacts_root(study, source.study_dir)
-        upload_files(artifact_store(root), sorted(out.iterdir()), linked, storage)
-        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
-    return linked.number
+    attrs = {"checkpoint": str(out), "arch": f"{summary['source']['arch']} (pruned from trial {source.trial.number})",
+             "depth": depth, "mflops": after["mflops"], "params": after["params"],
+             "latency_ms": after["latency_ms"].get("cpu_b1"), "val_accuracy": after["val_accuracy"],
+             "test_accuracy": after["test_accuracy"], "importance": summary["importance"],
+             "target": summary["target"]["description"], "outcome": "complete", "spec": source.spec.to_dict()}
+    return record_pruned_model(study, source.storage, source.study_dir, source.trial.number, values, attrs,
+                               sorted(out.iterdir()))
 
 
 def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneConfig, runtime: Runtime,
@@ -189,6 +176,18 @@ def _finetune(model: nn.Module, data: DataSplits, spec: TrainSpec, config: Prune
     return [h.to_dict() for h in result.history]
 
 
+def _deployed_latency(measured: dict[str, Any], model: nn.Module, shape: tuple[int, int, int], threads: int,
+                      on_event: OnEvent | None, before: dict[str, Any] | None = None) -> None:
+    """Add PyTorch's batch-32 and ONNX Runtime's CPU latency to a measurement (nasprune.deploy), saying once why
+    they are missing; figures ``before`` has but the pruned model lacks are dropped, so the table compares pairs."""
+    problem = add_deployed_latency(measured, model, shape, threads)
+    if problem:
+        emit(on_event, Note(f"  {problem}"))
+    for key in set(before["latency_ms"]) - set(measured["latency_ms"]) if before else ():
+        before["latency_ms"].pop(key)
+        before.get("latency", {}).pop(key, None)
+
+
 def _summary(source: Picked, config: PruneConfig, **parts: Any) -> dict[str, Any]:
     before, after, log, blocks = parts["before"], parts["after"], parts["log"], parts["blocks"]
     target = config.channel_target
@@ -201,7 +200,7 @@ def _summary(source: Picked, config: PruneConfig, **parts: Any) -> dict[str, Any
         "source": {"label": source.label, "study": source.study.study_name if source.study else None,
                    "trial": source.trial.number if source.trial else None, "arch": describe(source.spec.arch),
                    "checkpoint": source.trial.user_attrs.get("checkpoint") if source.trial else str(config.model)},
-        "data": parts["data"].describe(), "device": parts["runtime"].describe(),
+        "data": parts["data"].describe(), "data_note": source.data_note, "device": parts["runtime"].describe(),
         "target": {**asked, "reached": log.reached, "mflops_kept": round(after["mflops"] / before["mflops"], 4),
                    "params_kept": round(after["params"] / before["params"], 4)},
         "pruned_val_accuracy": parts["pruned_val"],  # right after pruning, before fine-tuning: what the criterion kept
@@ -232,14 +231,19 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     started = time.perf_counter()
     runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
     source = load_picked(study=config.study, trial=config.trial, max_mflops=config.pick_mflops, model=config.model,
-                         data=config.data, data_options=config.data_options, seed=config.seed, storage=config.storage,
+                         data=config.data, changes=config.data_changes, download=config.download, cache=config.cache,
+                         storage=config.storage,
                          results_dir=config.results_dir, purpose="prune")
     out = _out_dir(config, source)
     data = place_data(source.data, runtime.device, config.placement)
     source.model.to(runtime.device, memory_format=runtime.memory_format)
     round_to = config.round_to or (8 if runtime.device.type == "cuda" else 1)
     emit(on_event, Note(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}"))
-    before, channels_before = measure_model(source.model, data, runtime), channel_counts(source.model)
+    if source.data_note:
+        emit(on_event, Note(f"  data: {source.data_note}"))
+    before = measure_model(source.model, data, runtime, config.latency_threads)
+    _deployed_latency(before, source.model, data.input_shape, config.latency_threads, on_event)
+    channels_before = channel_counts(source.model)
     what = f"{config.channel_target.describe()} by {config.importance} importance" if config.channel_target else ""
     emit(on_event, Note(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, "
                         f"{before['params']:,} params; pruning "
@@ -257,13 +261,14 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     ft_spec = _finetune_spec(source.spec.train, config)
     history = _finetune(model, data, ft_spec, config, runtime, on_event)
     seconds = {"prune": round(t1 - t0, 2), "finetune": round(time.perf_counter() - t1, 2)}
-    after = measure_model(model.eval(), data, runtime)
+    after = measure_model(model.eval(), data, runtime, config.latency_threads)
+    _deployed_latency(after, model, data.input_shape, config.latency_threads, None, before)
     seconds["total"] = round(time.perf_counter() - started, 2)
     summary = _summary(source, config, before=before, after=after, log=log, data=data, runtime=runtime,
                        pruned_val=pruned_val, round_to=round_to, ft_spec=ft_spec, history=history, seconds=seconds,
                        channels_before=channels_before, blocks=blocks,
                        channels_after=blocks.original_names(channel_counts(model)) if blocks else channel_counts(model))
-    save_model(out, TrialSpec(arch, ft_spec), model, source.history + log.history, data.input_shape)
+    save_model(out, TrialSpec(arch, ft_spec), model, source.history + log.history, data.input_shape, data.record())
     write_summary(out, summary)
     source.spec = TrialSpec(arch, source.spec.train)  # the linked trial records the spec the model is built from
     recorded = source.study is not None and config.record

@@ -18,6 +18,7 @@ from .outcomes import (
     START_ATTR,
     budget_taken_before,
     counts_by_outcome,
+    counts_text,
     counts_toward_budget,
     finished_count,
     is_search_trial,
@@ -26,6 +27,7 @@ from .outcomes import (
     state_label,
 )
 from .pick import Picked, load_picked, pick_trial
+from .pruned import SOURCE_STUDY, pruned_study, pruned_study_name, record_pruned_model
 from .stamp import STAMP_KEY, data_stamp, load_study_data, make_stamp, open_study, stamp_of
 from .storage import (
     ARTIFACTS_KEY,
@@ -36,14 +38,15 @@ from .storage import (
     open_existing,
     open_storage,
 )
+from .studies import list_studies
 from .winners import evaluate_on_test, pareto_front, pareto_winners, winner_row
 
 __all__ = [
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",
-    "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_toward_budget",
+    "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text", "counts_toward_budget",
     "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "START_ATTR", "RETRY_OF",
     "RETRAIN_OF", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "heartbeat_on",
     "others_running", "pareto_front", "pareto_winners", "winner_row", "evaluate_on_test", "Picked", "pick_trial",
-    "load_picked",
+    "load_picked", "pruned_study", "pruned_study_name", "record_pruned_model", "SOURCE_STUDY", "list_studies",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-__all__ = ["OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_toward_budget",
+__all__ = ["OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text",
+           "counts_toward_budget",
            "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "START_ATTR", "RETRY_OF",
            "RETRAIN_OF", "PRUNED_FROM"]
 
@@ -81,8 +82,20 @@ def budget_taken_before(study: optuna.Study, number: int) -> int:
 
 
 def counts_by_outcome(study: optuna.Study) -> dict[str, int]:
-    """Trials by state, as LABELS names them: complete, stopped, failed, running, waiting."""
-    counts = dict.fromkeys(LABELS.values(), 0)
+    """The search's trials by how they ended: every OUTCOMES entry plus running and waiting, and ``finished``,
+    the trials that count toward the budget (complete + stopped + failed). The one count every command prints:
+    pruned models linked to the study by earlier versions are not search trials and are left out."""
+    counts = dict.fromkeys((*OUTCOMES, "running", "waiting"), 0)
     for t in study.get_trials(deepcopy=False):
-        counts[LABELS[t.state]] += 1
+        if is_search_trial(t):
+            counts[outcome_of(t)] = counts.get(outcome_of(t), 0) + 1
+    counts["finished"] = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
     return counts
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``18 complete, 2 stopped, 0 failed`` plus what did not count (``1 interrupted, not counted``)."""
+    main = f"{counts['complete']} complete, {counts['stopped']} stopped, {counts['failed']} failed"
+    others = [f"{counts[k]} {k}" for k in ("interrupted", "worker died", "disk full", "surplus", "running", "waiting")
+              if counts.get(k)]
+    return main + (f" ({', '.join(others)}: not counted)" if others else "")

@@ -4,6 +4,7 @@ data set the user names for a folder)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from optuna.trial import TrialState
 from torch import nn
 
 from ..checkpoint import load_model, load_pruning
-from ..data import DataOptions, DataSplits, load_data
-from ..errors import StudyError
+from ..data import DataSplits
+from ..errors import CheckpointError, ConfigError, StudyError
+from ..options import flag
+from ..provenance import data_for_model
 from ..spec import TrialSpec
 from .outcomes import state_label
 from .stamp import load_study_data
@@ -39,6 +42,7 @@ class Picked:
     trial: optuna.trial.FrozenTrial | None = None
     storage: optuna.storages.BaseStorage | None = None  # the study's storage (to link new trials and artifacts)
     study_dir: Path | None = None  # RESULTS_DIR/STUDY
+    data_note: str | None = None  # None: the data and split the model was trained on; else what differs
 
 
 def pick_trial(study: optuna.Study, number: int | None = None, max_mflops: float | None = None,
@@ -58,8 +62,8 @@ def pick_trial(study: optuna.Study, number: int | None = None, max_mflops: float
         return front[0]
     t = trials.get(number)
     if weights:
-        ok, usable, what = t is not None and t.state == TrialState.COMPLETE, TrialState.COMPLETE, "completed trials"
-        choices = sorted(n for n, x in trials.items() if x.state == usable)
+        ok = t is not None and t.state == TrialState.COMPLETE
+        choices, what = sorted(n for n, x in trials.items() if x.state == TrialState.COMPLETE), "completed trials"
     else:
         ok = t is not None and "spec" in t.user_attrs and t.state not in (TrialState.RUNNING, TrialState.WAITING)
         choices, what = sorted(n for n, x in trials.items() if "history" in x.user_attrs), "trials with a training record"
@@ -72,16 +76,23 @@ def pick_trial(study: optuna.Study, number: int | None = None, max_mflops: float
 
 
 def load_picked(*, study: str | None = None, trial: int | None = None, max_mflops: float | None = None,
-                model: Path | None = None, data: str | None = None, data_options: DataOptions | None = None,
-                seed: int = 0, storage: str | None = None, results_dir: Path = Path("results"),
-                weights: bool = True, purpose: str = "use") -> Picked:
-    """The model and its data: a trial of ``study`` (the study's own data split) or the folder ``model``
-    (with ``data``, split with ``data_options`` and ``seed``)."""
-    options = data_options or DataOptions()
+                model: Path | None = None, data: str | None = None, changes: Mapping[str, Any] | None = None,
+                download: bool = False, cache: bool = True, storage: str | None = None,
+                results_dir: Path = Path("results"), weights: bool = True, purpose: str = "use") -> Picked:
+    """The model and its data: a trial of ``study`` (with the study's own data split) or the folder ``model``
+    (with the data it records, or ``data`` and ``changes`` to its split when given: see nasprune.provenance)."""
     if model is not None:
         folder = Path(model)
+        if not folder.is_dir():
+            raise CheckpointError(f"{folder}: no such folder; give the folder of a saved model "
+                                  f"(results/STUDY/trials/NNNNN or results/STUDY/pruned/NAME)")
         spec, net = load_model(folder)
-        return Picked(spec, net, load_pruning(folder), load_data(data, options, seed=seed), str(folder), folder.name)
+        chosen = data_for_model(folder, spec, data, changes, download, cache)
+        return Picked(spec, net, load_pruning(folder), chosen.data, str(folder), folder.name, data_note=chosen.note)
+    if data is not None or changes:
+        given = ["--data"] * (data is not None) + [flag(k) for k in (changes or {})]
+        raise ConfigError(f"{', '.join(given)} apply to a saved model (--model); a study's trials are judged on the "
+                          f"study's own data and split")
     loaded, backend = open_existing(study, storage, Path(results_dir))
     t = pick_trial(loaded, trial, max_mflops, weights, purpose)
     attrs = dict(t.user_attrs)
@@ -90,6 +101,6 @@ def load_picked(*, study: str | None = None, trial: int | None = None, max_mflop
         raise StudyError(f"trial {t.number} of study {loaded.study_name!r} has no saved weights to {purpose}")
     spec, net = load_model(checkpoint) if checkpoint else (TrialSpec.from_dict(attrs["spec"]), None)
     history = load_pruning(Path(checkpoint)) if checkpoint else []
-    split = load_study_data(loaded, options.download, options.cache)
+    split = load_study_data(loaded, download, cache)
     return Picked(spec, net, history, split, f"trial {t.number}", f"trial{t.number}", attrs, loaded, t, backend,
                   Path(results_dir) / study)

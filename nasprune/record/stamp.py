@@ -60,10 +60,14 @@ def open_study(name: str, storage: optuna.storages.BaseStorage, where: str, dire
                metric_names: tuple[str, ...], sampler: optuna.samplers.BaseSampler,
                pruner: optuna.pruners.BasePruner, stamp: dict[str, Any]) -> tuple[optuna.Study, bool]:
     """Create the study, or load it if it exists and was made with the same settings (safe when several
-    workers start at once). Returns (study, resumed)."""
+    workers start at once). Returns (study, resumed). A study that exists is only read until its settings are
+    checked: a refused command leaves its storage as it was (creating writes a record, even for a name in use)."""
     with quiet_optuna():
-        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                    directions=directions, load_if_exists=True)
+        if name in optuna.get_all_study_names(storage):
+            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        else:
+            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                        directions=directions, load_if_exists=True)
     got = [d.name.lower() for d in study.directions]
     if got != directions:
         raise StudyError(f"study {name!r} in {where} optimizes {', '.join(got)}, this command asks for "

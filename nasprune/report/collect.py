@@ -19,6 +19,7 @@ class TrialRecord:
     """One trial, read from its user attributes (see nasprune.search.objective)."""
 
     number: int
+    study: str  # the search's study, or its companion of pruned models (nasprune.record.pruned)
     state: str  # complete | stopped | failed | running | waiting (nasprune.record.LABELS)
     outcome: str | None
     reason: str | None
@@ -67,6 +68,7 @@ class TrialRecord:
 
 
 def collect(study: optuna.Study) -> list[TrialRecord]:
+    """A record per trial of ``study`` (a search's study, or the companion that holds its pruned models)."""
     records = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
@@ -74,7 +76,7 @@ def collect(study: optuna.Study) -> list[TrialRecord]:
         last = history[-1] if history else {}
         complete = t.state == TrialState.COMPLETE
         records.append(TrialRecord(
-            number=t.number, state=state_label(t),
+            number=t.number, study=study.study_name, state=state_label(t),
             outcome=outcome_of(t), reason=reason_of(t) or None,
             val_acc=t.values[0] if complete else last.get("val_acc"), train_acc=last.get("train_acc"),
             mflops=a.get("mflops"), params=a.get("params"), latency_ms=a.get("latency_ms"), depth=a.get("depth"),
@@ -114,7 +116,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
-CSV_COLUMNS = ("number", "state", "outcome", "reason", "val_accuracy", "train_accuracy", "gap", "mflops", "params",
+CSV_COLUMNS = ("study", "number", "state", "outcome", "reason", "val_accuracy", "train_accuracy", "gap", "mflops", "params",
                "latency_ms", "depth", "epochs_trained", "wall_seconds", "arch", "block", "norm", "act", "stages",
                "repeats", "widths", "baseline", "pruned_from", "gap_best", "grad_ratio", "redundant_blocks",
                "near_zero_share", "diagnosis")
@@ -126,7 +128,7 @@ def csv_rows(records: list[TrialRecord]) -> tuple[list[str], list[dict[str, Any]
     (``param.*``)."""
     rows = []
     for r in records:
-        row = {"number": r.number, "state": r.state, "outcome": r.outcome, "reason": r.reason,
+        row = {"study": r.study, "number": r.number, "state": r.state, "outcome": r.outcome, "reason": r.reason,
                "val_accuracy": r.val_acc, "train_accuracy": r.train_acc, "gap": r.gap, "mflops": r.mflops,
                "params": r.params, "latency_ms": r.latency_ms, "depth": r.depth, "epochs_trained": len(r.history),
                "wall_seconds": r.wall_seconds, "arch": r.arch, "block": r.block, "norm": r.norm, "act": r.act,

@@ -91,7 +91,7 @@ def pareto_plot(records: list[TrialRecord], cost: str, path: Path) -> Path | Non
         if r.baseline:
             ax.scatter(getattr(r, cost), r.val_acc, marker="*", s=220, color="gold", edgecolors="black", zorder=3)
             ax.annotate(r.baseline, (getattr(r, cost), r.val_acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    by_number = {r.number: r for r in records}
+    by_number = {r.number: r for r in records if r.searched}  # a pruned model's source is a search trial
     for r in records:
         source = by_number.get(r.pruned_from) if r.pruned_from is not None else None
         if source is None or r.val_acc is None or getattr(r, cost) is None or getattr(source, cost) is None:

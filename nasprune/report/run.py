@@ -11,20 +11,23 @@ from pathlib import Path
 import optuna
 from scipy.stats import spearmanr
 
-from ..checkpoint import atomic_write
+from ..checkpoint import atomic_write, load_model
 from ..data.placement import place_data
+from ..deploy import add_deployed_latency
 from ..diagnostics import EXPLODING, OVERFIT_GAP, VANISHING
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..record import (
     counts_by_outcome,
+    counts_text,
     evaluate_on_test,
     load_study_data,
     open_existing,
     pareto_winners,
+    pruned_study,
     stamp_of,
     winner_row,
 )
-from ..text import comparison_rows, human_count
+from ..text import comparison_rows, human_count, plural, span
 from ..train import resolve_runtime
 from . import plots
 from .collect import TrialRecord, collect, csv_rows
@@ -44,10 +47,14 @@ class ReportConfig:
     top: int = 10  # trials in the top-k table and the training curves
     test: bool = True  # evaluate the winners on the test split (the report's only use of it)
     device: str = "auto"
+    latency: bool = True  # time the winners on the CPU in PyTorch and ONNX Runtime (needs the export extra)
+    latency_threads: int = 1  # CPU threads of those figures
 
     def __post_init__(self) -> None:
         if self.top < 1:
-            raise ConfigError(f"top must be >= 1 (got {self.top})")
+            raise ConfigError(f"--top must be >= 1 (got {self.top})")
+        if not 1 <= self.latency_threads <= 1024:
+            raise ConfigError(f"--latency-threads must be between 1 and 1024 (got {self.latency_threads})")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
 
 
@@ -64,7 +71,6 @@ def _f(value: float | None, fmt: str = "{:.4f}") -> str:
 
 def _overview(study: optuna.Study, records: list[TrialRecord]) -> Section:
     stamp = stamp_of(study)
-    counts = counts_by_outcome(study)
     linked = sum(not r.searched for r in records)
     budgets = ", ".join(f"{k} <= {v:g}" for k, v in (("MFLOPs", stamp.get("max_mflops")),
                                                     ("params", stamp.get("max_params"))) if v) or "none"
@@ -73,29 +79,61 @@ def _overview(study: optuna.Study, records: list[TrialRecord]) -> Section:
         f"`{stamp.get('data')}` (validation {stamp.get('val_fraction')}, test {stamp.get('test_fraction')} of the "
         f"images where the data has no split of its own; seed {stamp.get('seed')}), {stamp.get('epochs')} epochs per "
         f"trial, objectives {stamp.get('objectives')}, budgets: {budgets}.",
-        f"Trials: {counts['complete'] - linked} completed, {counts['stopped']} stopped early or rejected, "
-        f"{counts['failed']} failed, {counts['running']} running" + (f"; {linked} pruned models linked" if linked else "")
+        f"Trials: {counts_text(counts_by_outcome(study))}; stopped means stopped early or rejected over a budget"
+        + (f"; {plural(linked, 'pruned model')} made from them" if linked else "")
         + ". MFLOPs are millions of multiply-adds per image (fvcore).",
     ])
 
 
+def _deployed_latency(rows: list[dict], input_shape: tuple[int, int, int], threads: int) -> str:
+    """Time each winner's saved model in PyTorch and ONNX Runtime (batch 1 and 32, ``threads`` CPU threads) into
+    its row's ``deployed_ms``; returns the sentence the report says about these figures."""
+    problems = []
+    for row in rows:
+        try:
+            _, model = load_model(row["checkpoint"])
+        except (CheckpointError, TypeError) as exc:  # TypeError: no checkpoint recorded
+            problems.append(f"trial {row['trial']}: {exc}")
+            continue
+        row["deployed_ms"] = measured = {"latency_ms": {}}
+        problem = add_deployed_latency(measured, model, input_shape, threads)
+        if problem:
+            return f"{problem}."
+    unit = f"median ms on the CPU with {threads} thread{'s' * (threads != 1)}, at batch 1 / batch 32"
+    return (f"PyTorch is eager PyTorch, ORT is ONNX Runtime's CPU execution provider on the exported model ({unit}; "
+            f"`nasprune export` writes the files)." + (f" Not measured: {'; '.join(problems)}." if problems else ""))
+
+
+def _pair(row: dict, runtime: str) -> str:
+    ms = (row.get("deployed_ms") or {}).get("latency_ms", {})
+    one, many = ms.get(f"{runtime}_b1"), ms.get(f"{runtime}_b32")
+    return "-" if one is None or many is None else f"{one:.3f} / {many:.2f}"
+
+
 def _winners(study: optuna.Study, config: ReportConfig, records: list[TrialRecord]) -> Section:
     rows = [winner_row(t) for t in pareto_winners(study)]
-    note = "not measured (--no-test)"
-    if config.test and rows:
+    note, latency = "not measured (--no-test)", "Latency was not measured (--no-latency)."
+    if (config.test or config.latency) and rows:
         runtime = resolve_runtime(config.device)
-        problems = evaluate_on_test(rows, place_data(load_study_data(study), runtime.device), runtime)
-        note = "measured now on the held-out test split, the report's only use of it" + (
-            f" ({'; '.join(problems)})" if problems else "")
-    table = Table(["trial", "val acc", "test acc", "MFLOPs", "params", "depth", "architecture"],
+        data = place_data(load_study_data(study), runtime.device)
+        if config.test:
+            problems = evaluate_on_test(rows, data, runtime)
+            note = "measured now on the held-out test split, the report's only use of it" + (
+                f" ({'; '.join(problems)})" if problems else "")
+        if config.latency:
+            latency = _deployed_latency(rows, data.input_shape, config.latency_threads)
+    table = Table(["trial", "val acc", "test acc", "MFLOPs", "params", "PyTorch ms b1 / b32", "ORT ms b1 / b32",
+                   "depth", "architecture"],
                   [[str(r["trial"]), _f(r["val_accuracy"]), _f(r["test_accuracy"]), _f(r["mflops"], "{:.3f}"),
-                    human_count(r["params"]), str(r.get("depth") or "-"), r["arch"] or "-"] for r in rows])
+                    human_count(r["params"]), _pair(r, "cpu"), _pair(r, "ort"), str(r.get("depth") or "-"),
+                    r["arch"] or "-"] for r in rows])
     top = sorted((r for r in records if r.state == "complete" and r.searched), key=lambda r: -r.val_acc)[:config.top]
     table_top = Table(["trial", "val acc", "train acc", "MFLOPs", "params", "depth", "architecture"],
                       [[str(r.number), _f(r.val_acc), _f(r.train_acc), _f(r.mflops, "{:.3f}"), human_count(r.params),
                         str(r.depth or "-"), r.arch or "-"] for r in top])
-    return Section("Winners", [f"The Pareto front (test accuracy {note}), then the {len(top)} most accurate "
-                               f"trials by validation accuracy."], [table, table_top])
+    best = "the most accurate trial" if len(top) == 1 else f"the {len(top)} most accurate trials"
+    return Section("Winners", [f"The Pareto front (test accuracy {note}), then {best} by validation accuracy.",
+                               latency], [table, table_top])
 
 
 def _depth_findings(records: list[TrialRecord]) -> list[str]:
@@ -110,10 +148,14 @@ def _depth_findings(records: list[TrialRecord]) -> list[str]:
         gaps = [(r.depth, r.gap) for r in group if r.gap is not None]
         gap = spearmanr(*zip(*gaps, strict=True)).statistic if len(gaps) >= 4 else float("nan")
         trend = "more accurate" if acc > 0.3 else "less accurate" if acc < -0.3 else "about as accurate"
-        lines.append(f"`{block}` ({len(group)} trials, depth {min(r.depth for r in group)}-"
-                     f"{max(r.depth for r in group)}): deeper networks were {trend} (Spearman rank correlation of "
+        lines.append(f"`{block}` ({plural(len(group), 'trial')}, depth {_depths(group)}): deeper networks were "
+                     f"{trend} (Spearman rank correlation of "
                      f"depth with validation accuracy {acc:+.2f}; with the train-validation gap {gap:+.2f}).")
     return lines or ["Too few completed trials per block type to say (at least 4 of different depths are needed)."]
+
+
+def _depths(records: list[TrialRecord]) -> str:
+    return span(min(r.depth for r in records), max(r.depth for r in records))
 
 
 def _diagnosed(records: list[TrialRecord]) -> list[TrialRecord]:
@@ -133,10 +175,10 @@ def _diagnostic_findings(records: list[TrialRecord]) -> list[str]:
         over = [r for r in group if r.gap_best is not None and r.gap_best > OVERFIT_GAP]
         redundant = [r for r in group if r.redundant_blocks]
         grads = "none" if not bad else (
-            f"{len(bad)} (depth {min(r.depth for r in bad)}-{max(r.depth for r in bad)}, ratio "
+            f"{len(bad)} (depth {_depths(bad)}, ratio "
             f"{min(r.grad_ratio for r in bad):.1e} to {max(r.grad_ratio for r in bad):.1e})")
-        lines.append(f"`{block}` ({len(group)} trials, depth {min(r.depth for r in group)}-"
-                     f"{max(r.depth for r in group)}): vanishing or exploding gradients in {grads}; overfitting "
+        lines.append(f"`{block}` ({plural(len(group), 'trial')}, depth {_depths(group)}): vanishing or exploding "
+                     f"gradients in {grads}; overfitting "
                      f"(gap above {OVERFIT_GAP:.0%} at the best epoch) in {len(over)}; redundant blocks in "
                      f"{len(redundant)}.")
     return lines
@@ -178,11 +220,12 @@ def report(config: ReportConfig) -> ReportResult:
     """Write the report of a study to ``RESULTS_DIR/STUDY/report/``: ``report.md``, ``report.html`` (images
     embedded), the PNG plots and ``trials.csv`` (one row per trial, with every spec field)."""
     started = time.perf_counter()
-    study, _ = open_existing(config.study, config.storage, config.results_dir)
+    study, backend = open_existing(config.study, config.storage, config.results_dir)
     study_dir = config.results_dir / config.study
     out = Path(config.out) if config.out else study_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    records = collect(study)
+    companion = pruned_study(study, backend)  # the pruned models made from this study's trials
+    records = collect(study) + (collect(companion) if companion else [])
     header, rows = csv_rows(records)
 
     def write_csv(tmp: Path) -> None:

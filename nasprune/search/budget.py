@@ -13,10 +13,14 @@ two phases:
    fit in the exploration phase (between ``MIN_EPOCHS`` and ``MAX_EPOCH_FACTOR`` times the space's epochs;
    early stopping and cheaper candidates make room for more).
 2. **Retraining**: the winners so far are trained again from scratch, with as many epochs as their share of the
-   time left allows (at most ``RETRAIN_FACTOR`` times the study's): the most accurate gets ``RETRAIN_SHARES[0]``
-   of it, the next ones the following shares (they are cheaper: they sit lower on the front), and a share a
-   winner cannot use passes to the next. A retrained network is a trial of its own (``retrain_of``: its
-   source), so it joins the Pareto front beside the others.
+   time left allows (at most ``RETRAIN_FACTOR`` times the study's): the most accurate gets the largest share
+   (``RETRAIN_SHARES``, scaled to the winners there are), the next ones the following shares (they are cheaper:
+   they sit lower on the front), and a share a winner cannot use passes to the next. When they are done and
+   time is left, the next winners are planned the same way. A retrained network is a trial of its own
+   (``retrain_of``: its source), so it joins the Pareto front beside the others.
+
+A sampled trial too slow to finish soon after the sampling phase ends is stopped (nasprune.search.stopping.
+Deadline), so one expensive candidate cannot eat the time the winners' retraining needs.
 
 Every trial also stops before an epoch that would end past the budget.
 """
@@ -109,8 +113,9 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], study: optuna.Study, 
     plans, carried = [], 0.0
     candidates = [t for t in sorted(winners, key=lambda t: -t.values[0])
                   if t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
-                  and _seconds_per_epoch(t)]
-    for t, share in zip(candidates, RETRAIN_SHARES, strict=False):
+                  and _seconds_per_epoch(t)][:len(RETRAIN_SHARES)]
+    shares = [s / sum(RETRAIN_SHARES[:len(candidates)]) for s in RETRAIN_SHARES[:len(candidates)]]  # all of it
+    for t, share in zip(candidates, shares, strict=True):
         seconds = share * left + carried
         fits = min(RETRAIN_FACTOR * epochs, math.floor(seconds / _seconds_per_epoch(t)))
         if fits <= epochs:

@@ -7,22 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..choices import OBJECTIVES, PLACEMENTS, PRUNERS, SAMPLERS
 from ..data import DataOptions
-from ..data.placement import PLACEMENTS
 from ..errors import ConfigError
-from .stopping import PRUNERS
+from ..options import flag
 
 __all__ = ["SearchConfig", "SearchResult", "OBJECTIVES", "SAMPLERS"]
 
-#: tpe: Optuna's TPE (multivariate, grouped, constant liar; the default); random: Optuna's RandomSampler (a control)
-SAMPLERS = ("tpe", "random")
 
-#: objective sets a study can optimize; accuracy is always maximized, costs minimized
-OBJECTIVES = {
-    "accuracy,mflops": ("val_accuracy", "MFLOPs"),
-    "accuracy,params": ("val_accuracy", "Mparams"),
-    "accuracy": ("val_accuracy",),
-}
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -63,6 +55,7 @@ class SearchConfig:
     gpus: tuple[int, ...] | None = None  # GPUs to spread the workers over (CUDA indices); None: --device's
     timeout: float | None = None  # seconds; stop starting new trials after this long
     latency: bool = True  # measure batch-1 latency of every candidate
+    latency_threads: int = 1  # CPU threads latency is measured with (recorded with each figure)
     artifacts: bool = True  # also store each completed trial's model as Optuna artifacts (the dashboard's downloads)
     artifacts_dir: Path | None = None  # trial checkpoints + artifact store; a path all workers share (default: the study's folder)
     heartbeat: int | None = 30  # seconds between heartbeats of running trials (RDB storages); a trial silent for twice that is retried
@@ -71,37 +64,39 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.objectives not in OBJECTIVES:
-            raise ConfigError(f"unknown objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
+            raise ConfigError(f"unknown --objectives {self.objectives!r}; valid: {', '.join(OBJECTIVES)}")
         if self.pruner not in PRUNERS:
-            raise ConfigError(f"unknown pruner {self.pruner!r}; valid: {', '.join(PRUNERS)}")
+            raise ConfigError(f"unknown --pruner {self.pruner!r}; valid: {', '.join(PRUNERS)}")
         if self.pruner in ("hyperband", "median") and self.multi_objective:
             raise ConfigError(f"Optuna's {self.pruner} pruner needs a single objective; use --objectives accuracy, "
                                 f"or --pruner rungs (nasprune's rule, works with several)")
         if self.trials is None and self.time_budget is None:
             raise ConfigError("give a trial budget (--trials) or a time budget (--time-budget), or both")
         if self.trials is not None and self.trials < 1:
-            raise ConfigError(f"trials must be >= 1 (got {self.trials})")
+            raise ConfigError(f"--trials must be >= 1 (got {self.trials})")
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+            raise ConfigError(f"unknown --sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         if self.epochs is not None and self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1 (got {self.epochs})")
+            raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
         for name in ("max_mflops", "max_params", "timeout", "time_budget"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ConfigError(f"{name} must be > 0 (got {value})")
+                raise ConfigError(f"{flag(name)} must be > 0 (got {value})")
         if self.study is not None and not _STUDY_NAME.match(self.study):
-            raise ConfigError(f"study name {self.study!r} must be letters, digits, '.', '_' or '-' "
+            raise ConfigError(f"--study {self.study!r} must be letters, digits, '.', '_' or '-' "
                                 f"(it names a folder under results/)")
         if self.workers is not None and not 1 <= self.workers <= 256:
-            raise ConfigError(f"workers must be between 1 and 256 (got {self.workers})")
+            raise ConfigError(f"--workers must be between 1 and 256 (got {self.workers})")
         if self.gpus is not None and (not self.gpus or any(g < 0 for g in self.gpus)):
-            raise ConfigError(f"gpus must be GPU indices such as 0,1 (got {self.gpus})")
+            raise ConfigError(f"--gpus must be GPU indices such as 0,1 (got {self.gpus})")
         if self.placement not in PLACEMENTS:
-            raise ConfigError(f"unknown data placement {self.placement!r}; valid: {', '.join(PLACEMENTS)}")
+            raise ConfigError(f"unknown --placement {self.placement!r}; valid: {', '.join(PLACEMENTS)}")
         if self.heartbeat is not None and not 1 <= self.heartbeat <= 3600:
-            raise ConfigError(f"heartbeat must be between 1 and 3600 seconds (got {self.heartbeat})")
+            raise ConfigError(f"--heartbeat must be between 1 and 3600 seconds (got {self.heartbeat})")
+        if not 1 <= self.latency_threads <= 1024:
+            raise ConfigError(f"--latency-threads must be between 1 and 1024 (got {self.latency_threads})")
         if not 0 <= self.max_retries <= 100:
-            raise ConfigError(f"max_retries must be between 0 and 100 (got {self.max_retries})")
+            raise ConfigError(f"--max-retries must be between 0 and 100 (got {self.max_retries})")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
         if self.artifacts_dir is not None:
             object.__setattr__(self, "artifacts_dir", Path(self.artifacts_dir))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -26,9 +26,10 @@ from ..errors import DISK_FULL, CandidateError, DiskFullError, DivergedError, Na
 from ..events import Epoch, OnEvent, emit
 from ..measure import count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
-from ..record import budget_taken_before, worker_id
+from ..record import budget_taken_before, retry_trial, worker_id
 from ..signals import signal_name, signal_of
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
+from ..steps import CudaContextLost, cuda_context_lost
 from ..train import EpochStats, Runtime, train
 from .stopping import EpochRule
 
@@ -78,6 +79,9 @@ class Objective:
     max_params: int | None = None
     budget: int | None = None  # trials the whole study may finish (across workers)
     latency: bool = True
+    latency_threads: int = 1  # CPU threads of the latency measurement
+    shared_device: bool = False  # other workers train on the same device: latency is marked ``shared``
+    max_retries: int = 2  # how often a trial whose worker lost its GPU is run again
     artifacts: bool = True  # upload each completed trial's saved model as Optuna artifacts
     on_event: OnEvent | None = None  # gets an Epoch event per epoch (nasprune.events)
 
@@ -113,12 +117,28 @@ class Objective:
         except DivergedError as exc:
             self._end(trial, started, "stopped", str(exc))
             raise optuna.TrialPruned(str(exc)) from None
+        except CudaContextLost as exc:
+            self._lost(trial, started, str(exc))
         except Exception as exc:  # the candidate's failure, not the search's: record it and go on
+            lost = cuda_context_lost(self.runtime.device)
+            if lost is not None:  # not the candidate's failure: no CUDA call in this process can succeed again
+                self._lost(trial, started, f"{_first_line(exc)}, which broke the CUDA context ({lost})")
             raise CandidateError(self._failed(trial, started, exc)) from None
         finally:
             gc.collect()
             if self.runtime.device.type == "cuda":
-                torch.cuda.empty_cache()
+                with contextlib.suppress(RuntimeError):  # a broken CUDA context fails this too
+                    torch.cuda.empty_cache()
+
+    def _lost(self, trial: optuna.Trial, started: float, reason: str) -> None:
+        """The worker's CUDA context broke: record the trial as its worker's death (it does not count toward the
+        budget), queue it to run again (like a dead worker's: nasprune.record.retry_trial), and end this process's
+        part in the search with CudaContextLost."""
+        self._end(trial, started, "worker died", f"its worker lost its GPU: {reason}")
+        frozen = trial.study._storage.get_trial(trial._trial_id)  # noqa: SLF001 - as recover_dead_trials does
+        retry = retry_trial(trial.study, frozen, self.max_retries, f"trial {trial.number}: its worker lost its GPU")
+        again = f"trial {retry} runs it again" if retry is not None else "it was retried too often to run again"
+        raise CudaContextLost(f"trial {trial.number}: {reason}; {again}") from None
 
     def _failed(self, trial: optuna.Trial, started: float, exc: Exception) -> str:
         reason = f"out of memory ({_first_line(exc)})" if _is_oom(exc) else _first_line(exc)
@@ -155,8 +175,12 @@ class Objective:
         trial.set_user_attr("params", params)
         trial.set_user_attr("depth", weighted_depth(model))
         self._check_budgets(trial, started, mflops, params)
-        if self.latency:
-            trial.set_user_attr("latency_ms", round(measure_latency(model, self.data.input_shape), 4))
+        if self.latency:  # under the autocast training (and deployment on the GPU) uses
+            latency = measure_latency(model, self.data.input_shape, threads=self.latency_threads,
+                                      autocast=self.runtime.amp_dtype)
+            latency = replace(latency, shared=self.shared_device)
+            trial.set_user_attr("latency_ms", latency.median_ms)
+            trial.set_user_attr("latency", latency.to_dict())  # spread, repeats, threads, busy
 
         history: list[dict] = []
 
@@ -184,7 +208,7 @@ class Objective:
         if result.stopped:
             self._end(trial, started, "stopped", result.stopped)
             raise optuna.TrialPruned(result.stopped)
-        directory = save_model(trial_dir(self.artifacts_root, trial.number), spec, model)
+        directory = save_model(trial_dir(self.artifacts_root, trial.number), spec, model, data=self.data.record())
         trial.set_user_attr("checkpoint", str(directory))
         if self.artifacts:  # the dashboard shows them on the trial's page, for download
             upload_files(artifact_store(self.artifacts_root), sorted(directory.iterdir()), trial)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as _dt
 import time
 
-from ..checkpoint import write_json
+from ..checkpoint import load_model, write_json
 from ..data.placement import choose_placement, place_data
+from ..errors import CheckpointError
 from ..events import Note, OnEvent, emit
+from ..measure import measure_latency
 from ..record import counts_by_outcome, evaluate_on_test, finished_count, pareto_winners, winner_row
 from ..space import space_hash
 from .budget import Clock
@@ -56,7 +58,7 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
     say = lambda text: emit(on_event, Note(text))  # noqa: E731
     say(f"nasprune search: study {study.study_name!r} ({'resuming' if s.resumed else 'new'}, "
         f"{done}{of} trials finished) in {s.storage_name}")
-    placement = choose_placement(s.data, s.runtime.device, config.placement, devices.count(devices[0]))
+    placement = choose_placement(s.data, s.runtime.device, config.placement, devices.count(devices[0]), test=False)
     where = "resident on the device" if placement == "device" else "streamed from host memory"
     say(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}, {where}")
     workers = f"{len(devices)} workers on {', '.join(sorted(set(devices)))}" if len(devices) > 1 else "1 worker"
@@ -85,16 +87,41 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+def _winners_latency(s: Session, winners: list, rows: list[dict]) -> None:
+    """Each row's ``latency`` (the figure and its conditions). A winner whose trial measured its latency while
+    other workers trained on the same device (``shared``) is measured again here, in the main process, with the
+    workers gone and under the runtime's autocast: the figure a deployment sees. Its trial's figure stays in the
+    study and in the row as ``trial_latency_ms``."""
+    for t, row in zip(winners, rows, strict=True):
+        measured = t.user_attrs.get("latency")
+        if not measured or not measured.get("shared") or not row.get("checkpoint"):
+            row["latency"] = measured
+            continue
+        try:
+            _, model = load_model(row["checkpoint"], s.runtime.device)
+        except CheckpointError:
+            row["latency"] = measured  # evaluate_on_test reported the checkpoint
+            continue
+        model.to(memory_format=s.runtime.memory_format)
+        latency = measure_latency(model, s.data.input_shape, threads=s.config.latency_threads,
+                                  autocast=s.runtime.amp_dtype)
+        row["trial_latency_ms"] = row["latency_ms"]
+        row["latency_ms"], row["latency"] = latency.median_ms, latency.to_dict()
+
+
 def _finish(s: Session) -> SearchResult:
     config, study = s.config, s.study
-    rows = [winner_row(t) for t in pareto_winners(study)]
+    winners = pareto_winners(study)
+    rows = [winner_row(t) for t in winners]
     problems = evaluate_on_test(rows, place_data(s.data, s.runtime.device, config.placement), s.runtime)
+    _winners_latency(s, winners, rows)
     counts = counts_by_outcome(study)
     summary = {
         "study": study.study_name, "storage": s.storage_name,
         "updated": _dt.datetime.now().isoformat(timespec="seconds"),
         "space": {"name": s.space.name, "file": s.space.source, "hash": space_hash(s.space)},
-        "data": s.data.describe(), "objectives": list(config.metric_names), "epochs": s.epochs,
+        "data": s.data.describe(), "skipped_files": list(s.data.skipped),
+        "objectives": list(config.metric_names), "epochs": s.epochs,
         "budgets": {"max_mflops": config.max_mflops, "max_params": config.max_params},
         "trials": counts, "device": s.runtime.describe(),
         "note": "mflops are millions of multiply-adds (MACs) per image, as fvcore counts them; test_accuracy is "

@@ -179,7 +179,7 @@ def _study_epochs(config: SearchConfig, space: SearchSpace, data: DataSplits, ru
     first = candidates(space, data.input_shape[0], data.num_classes, random=0 if space.start_with else 1,
                        seed=config.seed)[0]
     first = TrialSpec(first.arch, first.train.replace(epochs=epochs))
-    planned = plan_epochs(first, place_data(data, runtime.device, config.placement), runtime, clock, epochs)
+    planned = plan_epochs(first, place_data(data, runtime.device, config.placement, test=False), runtime, clock, epochs)
     return planned, f"planned so that {TRIALS_PER_BUDGET} trials of the first candidate fit in the time budget"
 
 
@@ -201,7 +201,7 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     baselines = {k: TrialSpec(v.arch, v.train.replace(epochs=epochs)) for k, v in baselines.items()}
     pruner, rules, pruner_text = _pruning(config, epochs, chance_level(data.val.y))
     if clock is not None:
-        rules.append(Deadline(clock.deadline))
+        rules.append(Deadline(clock))
     # a resumed study gets a fresh seed stream, so it does not repeat its first random candidates; so does
     # each worker, so concurrent workers do not sample the same random candidates
     sampler = _sampler(config.sampler, config.seed + existing_trials(storage, name) + 7919 * worker_index,
@@ -221,8 +221,8 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
 
 #: seconds between looks at the study while other workers' trials decide whether the budget is reached
 WAIT_SECONDS = 2.0
-#: study attribute: the sources of the retrained winners, set once the retraining phase is planned
-RETRAINS_PLANNED = "retrains_planned"
+#: study attribute: set by the first worker when no winner gains from more retraining
+RETRAINS_DONE = "retrains_done"
 
 
 def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: int = 1) -> None:
@@ -234,11 +234,13 @@ def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: in
     (noticed at once on this machine, after the heartbeat grace period elsewhere), their retries run here.
     """
     config, study = s.config, s.study
-    data = place_data(s.data, s.runtime.device, config.placement, workers_per_device)
+    # trials never read the test split: it stays in host memory (the main process evaluates the winners on it)
+    data = place_data(s.data, s.runtime.device, config.placement, workers_per_device, test=False)
     objective = Objective(space=s.space, data=data, runtime=s.runtime, artifacts_root=s.artifacts_root,
                           epochs=s.epochs, seed=config.seed, objectives=config.objectives, rules=s.rules,
                           max_mflops=config.max_mflops, max_params=config.max_params, budget=config.trials,
-                          latency=config.latency, artifacts=config.artifacts, on_event=on_event)
+                          latency=config.latency, latency_threads=config.latency_threads, artifacts=config.artifacts,
+                          on_event=on_event, shared_device=workers_per_device > 1, max_retries=config.max_retries)
     after = _AfterTrial(on_event, config.trials, config.max_failures)
     ends = [time.time() + config.timeout] if config.timeout is not None else []
     sample_until = min([*ends, s.clock.explore_end] if s.clock else ends, default=math.inf)
@@ -267,22 +269,27 @@ def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: in
 
 
 def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, float], None]) -> None:
-    """The second phase of a time budget: the first worker queues the winners to train again with more epochs
-    (once per study); every worker runs queued ones until none is left or the budget is spent."""
-    study, clock = s.study, s.clock
+    """The second phase of a time budget. The first worker plans rounds: the winners not retrained yet, with the
+    epochs their share of the time left buys; every worker runs what is queued. A round is planned when the last
+    one is done, until no winner gains from the time left (then the study says so and the other workers stop)."""
+    study, clock, first = s.study, s.clock, True
     while time.time() < clock.deadline:
-        if s.worker_index == 0 and not study.user_attrs.get(RETRAINS_PLANNED):
-            plans = retrain_specs(pareto_winners(study), study, s.epochs, clock)
-            for source, spec in plans:
-                study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict()})
-            study.set_user_attr(RETRAINS_PLANNED, [source for source, _ in plans])
-            if plans:
-                emit(on_event, Note(f"time budget: sampling ended; retraining trial{'s' if len(plans) > 1 else ''} "
-                                    + ", ".join(f"{n} with {spec.train.epochs} epochs" for n, spec in plans)))
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if waiting:
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             run(1, clock.deadline)
-        elif study.user_attrs.get(RETRAINS_PLANNED) is not None:
-            return
-        else:
-            time.sleep(WAIT_SECONDS)  # the first worker is still finishing its last sampled trial
+            continue
+        if s.worker_index != 0 or any(RETRAIN_OF in t.user_attrs for t in
+                                      study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+            if study.user_attrs.get(RETRAINS_DONE):
+                return
+            time.sleep(WAIT_SECONDS)  # another worker's retraining (or the first worker's planning) is under way
+            continue
+        plans = retrain_specs(pareto_winners(study), study, s.epochs, clock)
+        if not plans:
+            break
+        for source, spec in plans:
+            study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict()})
+        emit(on_event, Note(f"time budget: {'sampling ended; ' if first else ''}retraining "
+                            + ", ".join(f"trial {n} with {spec.train.epochs} epochs" for n, spec in plans)))
+        first = False
+    if s.worker_index == 0:
+        study.set_user_attr(RETRAINS_DONE, True)

@@ -21,17 +21,20 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
+from ..choices import PRUNERS  # the pruner names a user can pick (re-exported)
 from ..record import RETRAIN_OF  # a retrained winner was chosen already: rules neither judge it nor count it
+from .budget import Clock
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
-           "Deadline", "LEARNED_MARGIN", "chance_level"]
+           "Deadline", "LEARNED_MARGIN", "OVERRUN", "chance_level"]
 
 #: validation accuracy within this many points of chance counts as "has not learned"
 LEARNED_MARGIN = 0.02
-
-#: pruner names a user can pick; "auto" is Hyperband for one objective and rungs for several
-PRUNERS = ("auto", "rungs", "hyperband", "median", "none")
-
+#: how far past the end of a time budget's sampling phase a sampled trial may run, as a share of that phase
+OVERRUN = 0.2
+#: the largest share of a time budget's sampling phase one sampled trial may take (the planned epochs let the first
+#: candidate take a tenth of it: nasprune.search.budget.TRIALS_PER_BUDGET)
+MAX_TRIAL_SHARE = 0.3
 #: (trial, epoch, val_acc) -> reason to stop, or None to go on
 EpochRule = Callable[[optuna.Trial, int, float], "str | None"]
 
@@ -119,16 +122,32 @@ def _comparable(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int)
 
 @dataclass(frozen=True)
 class Deadline:
-    """Stops a trial whose next epoch would end after ``at`` (a ``time.time()`` value): the time budget
-    of the whole search. The next epoch is assumed to take as long as the mean one so far."""
+    """The time budget, per trial (see nasprune.search.budget). A trial stops when its next epoch would end after
+    the budget's deadline. A trial of the sampling phase also stops when its whole run would take more than
+    ``MAX_TRIAL_SHARE`` of that phase (three times what the planned epochs give the first candidate), or when the
+    epochs it has left would end more than ``OVERRUN`` of the phase past its end: a candidate too slow to train
+    within the budget cannot become a winner, and training it would take the time other candidates and the
+    winners' retraining need. Epochs are assumed to take as long as the mean one so far."""
 
-    at: float
+    clock: Clock
 
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | None:
         history = trial.user_attrs.get("history") or []
         per_epoch = sum(h["seconds"] for h in history) / max(1, len(history))
-        if time.time() + per_epoch > self.at:
+        now = time.time()
+        if now + per_epoch > self.clock.deadline:
             return f"time budget: the next epoch would end after the search's budget (stopped at epoch {epoch})"
+        epochs = (trial.user_attrs.get("spec") or {}).get("train", {}).get("epochs", epoch)
+        end = now + (epochs - epoch) * per_epoch
+        phase = self.clock.explore_end - self.clock.start
+        if RETRAIN_OF in trial.user_attrs:
+            return None
+        if epochs * per_epoch > MAX_TRIAL_SHARE * phase:
+            return (f"time budget: too slow to train within it ({per_epoch:.1f} s per epoch, {epochs * per_epoch:.0f} s "
+                    f"for its {epochs} epochs, more than {MAX_TRIAL_SHARE:.0%} of the {phase:.0f}-s sampling phase)")
+        if end > self.clock.explore_end + OVERRUN * phase:
+            return (f"time budget: too slow to train within it ({per_epoch:.1f} s per epoch; its {epochs - epoch} "
+                    f"epochs left would end {end - self.clock.explore_end:.0f} s after the sampling phase)")
         return None
 
 

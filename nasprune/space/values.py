@@ -78,7 +78,8 @@ class Field:
 
 
 def space_error(source: str, path: str, problem: str) -> SpaceError:
-    return SpaceError(f"{source}: {path}: {problem}")
+    """``file: key.path: problem``; a problem of the whole file has no key path (``file: the file ...``)."""
+    return SpaceError(f"{source}: {path}: {problem}" if path else f"{source}: the file {problem}")
 
 
 def _scalar(field: Field, raw: Any, source: str, path: str) -> Any:

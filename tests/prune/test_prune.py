@@ -9,7 +9,7 @@ import pytest
 import nasprune
 from nasprune import PruneConfig, SearchConfig, StudyError, load_model, prune, search
 from nasprune.cli import main
-from nasprune.record import finished_count, open_storage, pareto_winners
+from nasprune.record import finished_count, open_storage
 
 SPACE = """\
 architecture:
@@ -55,14 +55,16 @@ def test_prune_the_best_trial_of_a_study(study):
     # the pruned model reloads in one call, weights only, to the numbers the summary reports
     spec, model = load_model(result.out)
     assert nasprune.count_params(model) == summary["after"]["params"]
-    evaluated = nasprune.evaluation.evaluate_saved(result.out, "digits")
+    evaluated = nasprune.eval(result.out)  # on the data and split it records, without being told
+    assert evaluated["data_note"] is None
     assert evaluated["test_accuracy"] == pytest.approx(summary["after"]["test_accuracy"], abs=1e-4)
-    # linked to its source in the study, without using the search's trial budget
-    linked = load_study(study).trials[result.linked_trial]
+    # recorded in the study's companion s.pruned, linked to its source: the search's study, its budget and its
+    # winners (optuna-dashboard's Best Trials) stay the search's own
+    companion = optuna.load_study(study_name="s.pruned", storage=open_storage(study[1].storage))
+    linked = companion.trials[result.linked_trial]
     assert linked.user_attrs["pruned_from"] == best["trial"] and linked.values[1] == summary["after"]["mflops"]
-    assert finished_count(load_study(study)) == budget_before
-    # the pruned model dominates its source, but the search's winners stay the search's trials
-    assert [t.number for t in pareto_winners(load_study(study))] == [w["trial"] for w in searched.winners]
+    assert finished_count(load_study(study)) == budget_before and len(load_study(study).trials) == 3
+    assert [t.number for t in load_study(study).best_trials] == sorted(w["trial"] for w in searched.winners)
 
 
 def test_a_named_trial_and_a_repeated_name(study):
@@ -113,7 +115,7 @@ def test_the_command_prints_the_before_after_table(study, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["prune"], "say which model to prune"),
-    (["prune", "--model", "x"], "--model needs --data"),
+    (["prune", "--model", "x"], "x: no such folder; give the folder of a saved model"),
     (["prune", "--study", "s", "--target-mflops", "0.5", "--target-params", "0.5"], "give one target"),
     (["prune", "--study", "s", "--target-mflops", "0"], "--target-mflops must be between 0 and 1"),
     (["prune", "--study", "s", "--importance", "magic"], "invalid choice: 'magic'"),

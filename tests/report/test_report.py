@@ -49,7 +49,10 @@ def test_the_csv_has_one_row_per_trial_with_the_spec(made):
     study = optuna.load_study(study_name="r", storage=open_storage(root / "results" / "r" / "study.journal"))
     with (result.out / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["number"]) for r in rows] == [t.number for t in study.trials]
+    searched = [int(r["number"]) for r in rows if r["study"] == "r"]
+    assert searched == [t.number for t in study.trials]  # then the pruned model, from the companion r.pruned
+    pruned = [r for r in rows if r["study"] != "r"]
+    assert [(r["study"], r["number"]) for r in pruned] == [("r.pruned", "0")] and int(pruned[0]["pruned_from"]) in searched
     header = rows[0].keys()
     assert {"spec.arch.block", "spec.arch.norm", "spec.arch.stages", "spec.train.lr", "mflops", "depth",
             "val_accuracy", "outcome"} <= set(header)

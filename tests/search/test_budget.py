@@ -41,6 +41,8 @@ def test_the_most_accurate_winner_gets_the_largest_share_and_unused_shares_pass_
     assert plans[1].train.epochs == int(RETRAIN_SHARES[0] * left / 10)  # 54 epochs of 10 s
     assert plans[2].train.epochs == RETRAIN_FACTOR * 8  # capped: 80 epochs of a 1-s network
     assert 3 not in plans  # its share (plus what trial 2 left) buys fewer than its first 8 epochs
+    alone = dict(retrain_specs([winner(7, 0.9, 10.0, per_epoch=15.0)], study, epochs=8, clock=clock))
+    assert alone[7].train.epochs == int(left / 15)  # the only winner gets all the time left (60 epochs)
 
 
 def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch):

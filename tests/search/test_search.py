@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -72,11 +73,14 @@ def test_rerunning_resumes_instead_of_starting_over(tmp_path, tiny_space):
 
 
 def test_a_study_made_with_other_settings_is_refused(tmp_path, tiny_space):
-    search(config(tmp_path, tiny_space, trials=1))
+    result = search(config(tmp_path, tiny_space, trials=1))
+    journal = Path(result.storage)
+    size = journal.stat().st_size
     with pytest.raises(StudyError, match="was made with epochs=2, this command asks for epochs=3"):
         search(config(tmp_path, tiny_space, trials=1, epochs=3))
     with pytest.raises(StudyError, match="optimizes maximize, minimize"):
         search(config(tmp_path, tiny_space, trials=1, objectives="accuracy"))
+    assert journal.stat().st_size == size  # a refused resume writes nothing to the study
 
 
 FAILING_SPACE = """\

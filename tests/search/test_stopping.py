@@ -100,13 +100,27 @@ def test_retrained_trials_are_neither_judged_nor_peers():
     assert rule(trial, 1, 0.0) is None
 
 
-def test_the_deadline_stops_before_an_epoch_that_would_end_too_late(monkeypatch):
+def test_the_time_budget_stops_a_trial_before_an_epoch_that_would_end_too_late(monkeypatch):
+    from nasprune.search.budget import Clock
+
+    clock = Clock(start=0.0, seconds=1000.0)  # sampling until 500 s, training until 970 s
     study = optuna.create_study()
     trial = study.ask()
+    trial.set_user_attr("spec", {"train": {"epochs": 10}})
     trial.set_user_attr("history", history([0.5, 0.6], seconds=10.0))
-    monkeypatch.setattr("time.time", lambda: 1000.0)
-    assert Deadline(at=1011.0)(trial, 2, 0.6) is None
-    assert "time budget" in Deadline(at=1009.0)(trial, 2, 0.6)
+    monkeypatch.setattr("time.time", lambda: 400.0)
+    assert Deadline(clock)(trial, 2, 0.6) is None  # 8 epochs x 10 s end at 480 s, inside the sampling phase
+    trial.set_user_attr("spec", {"train": {"epochs": 16}})  # 160 s in all: more than 30% of the 500-s phase
+    assert "more than 30% of the 500-s sampling phase" in Deadline(clock)(trial, 2, 0.6)
+    trial.set_user_attr("spec", {"train": {"epochs": 10}})
+    monkeypatch.setattr("time.time", lambda: 510.0)  # 8 more end at 590 s: within 20% (100 s) of the phase's end
+    assert Deadline(clock)(trial, 2, 0.6) is None
+    monkeypatch.setattr("time.time", lambda: 580.0)  # ... at 660 s: too slow for the budget
+    assert "too slow to train within it" in Deadline(clock)(trial, 2, 0.6)
+    trial.set_user_attr(RETRAIN_OF, 0)  # a retrained winner may use the time up to the deadline
+    assert Deadline(clock)(trial, 2, 0.6) is None
+    monkeypatch.setattr("time.time", lambda: 965.0)
+    assert "would end after the search's budget" in Deadline(clock)(trial, 2, 0.6)
 
 
 def test_chance_is_the_share_of_the_largest_class():

@@ -12,11 +12,12 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from .events import Epoch, Note, TrialEnd
-from .record import BASELINE_ATTR, RETRAIN_OF, RETRY_OF, default_storage_path, reason_of, state_label
-from .text import LATENCY_LABELS, comparison_rows, format_table, human_count
+from ..events import Epoch, Note, TrialEnd
+from ..record import BASELINE_ATTR, RETRAIN_OF, RETRY_OF, counts_text, default_storage_path, reason_of, state_label
+from ..text import LATENCY_LABELS, comparison_rows, format_table, human_count
 
-__all__ = ["Progress", "trial_line", "search_text", "prune_text", "eval_text", "WINNER_COLUMNS"]
+__all__ = ["Progress", "trial_line", "search_text", "prune_text", "eval_text", "studies_text", "export_text",
+           "WINNER_COLUMNS"]
 
 #: (key, heading) of the winners table
 WINNER_COLUMNS = (("trial", "trial"), ("val_accuracy", "val_acc"), ("test_accuracy", "test_acc"),
@@ -35,6 +36,10 @@ def trial_line(t: optuna.trial.FrozenTrial) -> str:
     tail = a.get("arch", "") if t.state == TrialState.COMPLETE else reason_of(t)
     if t.state != TrialState.COMPLETE and a.get("arch"):
         tail = f"{a['arch']}  [{tail}]"
+    if a.get("learned") is False:  # the search's diagnostics: validation accuracy at chance
+        tail = f"{tail}  [did not learn: at chance]"
+    if (a.get("latency") or {}).get("busy"):
+        tail = f"{tail}  [latency measured on a busy machine]"
     if a.get(BASELINE_ATTR):
         tail = f"(baseline {a[BASELINE_ATTR]}) {tail}"
     if RETRAIN_OF in a:
@@ -84,9 +89,7 @@ def _winners_table(winners: list[dict[str, Any]]) -> str:
 
 def search_text(result: Any) -> str:
     """The end of ``nasprune search``: counts, the winners and where everything was saved (a SearchResult)."""
-    c = result.counts
-    lines = [f"\n{c['complete']} complete, {c['stopped']} stopped, {c['failed']} failed trials in study "
-             f"{result.study_name!r}"]
+    lines = [f"\n{counts_text(result.counts)} trials in study {result.study_name!r}"]
     lines += [f"  warning: {line}" for line in result.problems]
     if not result.winners:
         lines.append("no trial completed yet, so there are no winners")
@@ -118,15 +121,63 @@ def prune_text(result: Any) -> str:
         lines.append(f"note: {summary['note']}")
     study = summary["source"].get("study")
     lines.append(f"\nsaved: {result.out} (load with nasprune.load_model), {result.out / 'summary.md'}"
-                 + (f"; recorded as trial {result.linked_trial} of study {study!r}"
+                 + (f"; recorded as trial {result.linked_trial} of study {study + '.pruned'!r}"
                     if result.linked_trial is not None else ""))
     return "\n".join(lines)
 
 
 def eval_text(info: dict[str, Any]) -> str:
     """``nasprune eval``'s measurements of a saved model."""
-    lines = [f"{info['model']}: {info['arch']}{' (pruned)' if info['pruned'] else ''}", f"  data {info['data']}",
-             f"  val accuracy {info['val_accuracy']:.4f}, test accuracy {info['test_accuracy']:.4f}",
-             f"  {info['mflops']:.3f} MFLOPs (multiply-adds), {info['params']:,} params, depth {info['depth']}"]
-    lines += [f"  {LATENCY_LABELS[key]}: {ms:.3f}" for key, ms in info["latency_ms"].items()]
+    lines = [f"{info['model']}: {info['arch']}{' (pruned)' if info['pruned'] else ''}", f"  data {info['data']}"]
+    if info.get("data_note"):
+        lines.append(f"  NOTE: {info['data_note']}")
+    lines += [f"  val accuracy {info['val_accuracy']:.4f}, test accuracy {info['test_accuracy']:.4f}",
+              f"  {info['mflops']:.3f} MFLOPs (multiply-adds), {info['params']:,} params, depth {info['depth']}"]
+    for key, ms in info["latency_ms"].items():
+        detail = (info.get("latency") or {}).get(key) or {}
+        threads = f", {detail['threads']} thread{'s' if detail['threads'] != 1 else ''}" if detail.get("threads") else ""
+        spread = f" (p10 {detail['p10_ms']:.3f}, p90 {detail['p90_ms']:.3f} over {detail['repeats']} runs" if detail else ""
+        busy = "; the machine was busy: the spread is wide" if detail.get("busy") else ""
+        lines.append(f"  {LATENCY_LABELS[key].replace(' (ms)', threads + ' (ms)')}: {ms:.3f}{spread}{busy}"
+                     + (")" if detail else ""))
+    return "\n".join(lines)
+
+
+def studies_text(rows: list[dict[str, Any]], where: Any) -> str:
+    """``nasprune studies``: one line per study."""
+    if not rows:
+        return f"no studies in {where}"
+    table = [{"study": r["study"] + (f" (pruned models of {r['pruned_models_of']})" if r["pruned_models_of"] else ""),
+              "trials": counts_text(r["trials"]),
+              "best": None if r["best_val_accuracy"] is None else f"{r['best_val_accuracy']:.4f}",
+              "trial": r["best_trial"], "mflops": r["best_mflops"], "updated": r["updated"]} for r in rows]
+    columns = (("study", "study"), ("trials", "trials"), ("best", "best val acc"), ("trial", "of trial"),
+               ("mflops", "its MFLOPs"), ("updated", "last update"))
+    return format_table(table, columns)
+
+
+_RUNTIMES = {"pytorch": "PyTorch (eager)", "torchscript": "TorchScript", "onnxruntime": "ONNX Runtime"}
+
+
+def export_text(result: Any) -> str:
+    """The end of ``nasprune export``: the checks per format, the latency table, where it was saved."""
+    s = result.summary
+    onnx = s["formats"].get("onnx")
+    lines = ["", f"exported {s['source']['label']} ({s['source']['arch']}{', pruned' if s['source']['pruned'] else ''})"
+             + (f"; ONNX opset {onnx['opset']} ({onnx['exporter']} exporter), dynamic batch size" if onnx else ""), ""]
+    checks = [{"format": fmt, "files": ", ".join(s["files"][fmt]), "diff": f"{c['max_abs_diff']:.2g}",
+               "agree": f"{c['top1_agreement']:.2%}"} for fmt, c in s["checks"].items()]
+    lines.append(format_table(checks, (("format", "format"), ("files", "files"), ("diff", "max |logit diff|"),
+                                       ("agree", "top-1 agreement"))))
+    lines.append(f"compared with PyTorch on {s['compared_on']}; tolerance {s['tolerance']:g}")
+    latency = s.get("latency")
+    if latency:
+        batches = [f"b{b}" for b in latency["batches"]]
+        rows = [{"runtime": _RUNTIMES.get(name, name),
+                 **{b: f"{by[b]['median_ms']:.3f}" + (" (busy)" if by[b]["busy"] else "") for b in batches}}
+                for name, by in latency["ms"].items()]
+        lines += ["", f"latency in ms (median; CPU, {latency['threads']} thread{'s' * (latency['threads'] != 1)}):",
+                  format_table(rows, (("runtime", ""), *((b, f"batch {b[1:]}") for b in batches)))]
+    lines.append(f"\nsaved: {result.out} ({', '.join(p.name for p in result.files)})"
+                 + (f"; attached to {s['source']['label']} for the dashboard" if result.artifacts else ""))
     return "\n".join(lines)
