@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = parser.parse_args()
     print(machine())
-    print("| seed | wall s | best test acc | pruned trials |\n|---|---|---|---|")
+    print("| seed | wall s | best test acc | stopped trials |\n|---|---|---|---|")
     rows = []
     for seed in args.seeds:
         rows.append(run(seed))

@@ -54,15 +54,21 @@ def _exit_now(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def interrupt_on_signals() -> Iterator[None]:
+def interrupt_on_signals(ignore_sigint: bool = False) -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (a KeyboardInterrupt) in the main
-    thread; the previous handlers are restored afterwards. Does nothing outside the main thread."""
+    thread; the previous handlers are restored afterwards. Does nothing outside the main thread.
+
+    ``ignore_sigint``: for a worker process whose parent passes every interrupt on as SIGTERM. A terminal's
+    Ctrl-C reaches the whole foreground process group, the parent and its workers at once; if the workers
+    took it as their first signal, the parent's SIGTERM would be their second, and they would exit before
+    recording their trials. So until its first signal (from the parent) a worker ignores SIGINT; after it, a
+    second Ctrl-C ends the worker at once, like any process."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in _SIGNALS}
     for s in _SIGNALS:
-        signal.signal(s, _handler)
+        signal.signal(s, signal.SIG_IGN if ignore_sigint and s == signal.SIGINT else _handler)
     try:
         yield
     finally:

@@ -63,6 +63,14 @@ def _ratio(before: float | None, after: float | None) -> float | None:
     return before / after if before and after else None
 
 
+def _fold(before: float | None, after: float | None, less: str, more: str) -> str:
+    """``2.03x smaller`` / ``1.41x larger``: a change as a factor above 1, in the word of its direction."""
+    ratio = _ratio(before, after)
+    if ratio is None:
+        return "-"
+    return f"{ratio:.2f}x {less}" if ratio >= 1 else f"{1 / ratio:.2f}x {more}"
+
+
 def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, str]]:
     """Before/after rows of a pruned model (its ``summary.json``): one per measure, with the change in points
     for accuracy and x-fold for costs and latency."""
@@ -73,7 +81,7 @@ def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[
         if key.endswith("accuracy"):
             change = f"{100 * (a - b):+.2f} points"
         else:
-            change = f"{_ratio(b, a):.2f}x smaller"
+            change = _fold(b, a, "smaller", "larger")
         rows.append({"measure": label, "before": show(b), "after": show(a), "change": change})
     for key, ms_b in before["latency_ms"].items():
         ms_a = after["latency_ms"].get(key)
@@ -81,7 +89,7 @@ def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[
         threads = f", {detail['threads']} thread{'s' if detail['threads'] != 1 else ''}" if detail.get("threads") else ""
         rows.append({"measure": LATENCY_LABELS[key].replace(" (ms)", f"{threads} (ms)"),
                      "before": _latency(ms_b, before, key), "after": _latency(ms_a, after, key),
-                     "change": f"{_ratio(ms_b, ms_a):.2f}x faster"})
+                     "change": _fold(ms_b, ms_a, "faster", "slower")})
     return rows
 
 

@@ -156,11 +156,12 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _studies(args: argparse.Namespace) -> int:
-    from ..record import list_studies
+    from ..record import list_studies, masked_url
     from .terminal import studies_text
 
     rows = list_studies(results_dir=args.results_dir, storage=args.storage)
-    print(json.dumps(rows, indent=2) if args.json else studies_text(rows, args.storage or args.results_dir))
+    where = masked_url(args.storage) if args.storage else args.results_dir
+    print(json.dumps(rows, indent=2) if args.json else studies_text(rows, where))
     return 0
 
 

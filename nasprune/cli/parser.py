@@ -4,6 +4,7 @@ from nasprune.choices), so ``--help`` and ``--version`` answer at once."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..choices import (
@@ -154,10 +155,21 @@ def _add_data(p: argparse.ArgumentParser, *, for_search: bool) -> None:
                    help="do not keep decoded images (default: cached under $NASPRUNE_CACHE_DIR or ~/.cache/nasprune)")
 
 
+#: the default of every --storage: keeps a database password off the command line and out of the shell history
+STORAGE_ENV = "NASPRUNE_STORAGE"
+
+
+def _add_storage(p: argparse.ArgumentParser, what: str, otherwise: str) -> None:
+    """--storage, whose default is $NASPRUNE_STORAGE: a database URL with a password need not be on the command
+    line (libpq's $PGPASSWORD works too, with a URL without one)."""
+    p.add_argument("--storage", metavar="URL|FILE", default=os.environ.get(STORAGE_ENV) or None,
+                   help=f"{what} (default: ${STORAGE_ENV} if set, else {otherwise})")
+
+
 def _add_study(p: argparse.ArgumentParser, required: bool = True, what: str = "a study made by nasprune search"
                ) -> None:
     p.add_argument("--study", required=required, metavar="NAME", help=what + " (nasprune studies lists them)")
-    p.add_argument("--storage", metavar="URL|FILE", help="the study's storage (default: RESULTS_DIR/STUDY/study.journal)")
+    _add_storage(p, "the study's storage", "RESULTS_DIR/STUDY/study.journal")
     p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
 
 
@@ -211,9 +223,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                         "objective only), none; auto = rungs for several objectives, hyperband for one")
     p.add_argument("--baseline", action="append", default=[], metavar="PRESET",
                    help="also train this preset (name or file) as a trial of the study; repeatable")
-    p.add_argument("--storage", metavar="URL|FILE",
-                   help="Optuna storage: sqlite:///x.db, postgresql://user@host/db, or a journal file "
-                        "(default: RESULTS_DIR/STUDY/study.journal, safe for several processes on one machine)")
+    _add_storage(p, "Optuna storage: sqlite:///x.db, postgresql://user@host/db, or a journal file",
+                 "RESULTS_DIR/STUDY/study.journal, safe for several processes on one machine")
     p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
     _add_data(p, for_search=True)
     _add_runtime(p)
@@ -396,7 +407,7 @@ def _add_studies(sub: argparse._SubParsersAction) -> None:
                                    "in one storage: name, trials by outcome, the best accuracy, its MFLOPs, the last "
                                    "update.")
     p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
-    p.add_argument("--storage", metavar="URL|FILE", help="list the studies of this storage instead")
+    _add_storage(p, "list the studies of this storage instead", "the study folders under RESULTS_DIR")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

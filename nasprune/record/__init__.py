@@ -7,7 +7,7 @@ what counts toward a budget (:mod:`.outcomes`), which workers live and retrying 
 (:mod:`.pick`). It imports no stage.
 """
 
-from .liveness import heartbeat_on, others_running, recover_dead_trials, retry_trial, worker_id
+from .liveness import heartbeat_on, others_running, recover_dead_trials, requeue_interrupted, retry_trial, worker_id
 from .outcomes import (
     BASELINE_ATTR,
     LABELS,
@@ -35,6 +35,7 @@ from .storage import (
     artifacts_root,
     default_storage_path,
     existing_trials,
+    masked_url,
     open_existing,
     open_storage,
 )
@@ -42,11 +43,12 @@ from .studies import list_studies
 from .winners import evaluate_on_test, pareto_front, pareto_winners, winner_row
 
 __all__ = [
+    "masked_url",
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",
     "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text", "counts_toward_budget",
     "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "START_ATTR", "RETRY_OF",
-    "RETRAIN_OF", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "heartbeat_on",
+    "RETRAIN_OF", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "requeue_interrupted", "heartbeat_on",
     "others_running", "pareto_front", "pareto_winners", "winner_row", "evaluate_on_test", "Picked", "pick_trial",
     "load_picked", "pruned_study", "pruned_study_name", "record_pruned_model", "SOURCE_STUDY", "list_studies",
 ]

@@ -14,11 +14,12 @@ import optuna
 from optuna.trial import TrialState
 
 from .._optuna import quiet_optuna
-from .outcomes import BASELINE_ATTR, RETRY_OF
+from .outcomes import BASELINE_ATTR, RETRY_OF, START_ATTR, outcome_of
 
-__all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "heartbeat_on", "others_running"]
+__all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "heartbeat_on", "others_running",
+           "requeue_interrupted"]
 
-_CARRIED = ("spec", BASELINE_ATTR)  # what a retry keeps of the trial it repeats
+_CARRIED = ("spec", BASELINE_ATTR, START_ATTR)  # what a retry keeps of the trial it repeats
 
 
 def worker_id() -> str:
@@ -123,3 +124,19 @@ def others_running(study: optuna.Study, storage: optuna.storages.BaseStorage) ->
         total += 1
         watched += heartbeat or (pid is not None and _pid_alive(pid))
     return total, watched
+
+
+def requeue_interrupted(study: optuna.Study, max_retries: int = 2) -> list[int]:
+    """Queue a fresh run of every interrupted trial (Ctrl-C, SIGTERM) that has not been queued again yet, with
+    its candidate (as :func:`retry_trial`, so at most ``max_retries`` runs in a chain). An interrupt says nothing
+    about the candidate: without this its slot would go to a new sample and the candidate would never finish.
+    Returns the numbers of the trials queued again.
+
+    Called when a search starts; two processes starting in the same instant on a shared database can both queue
+    the same trial (one extra run of it, nothing lost)."""
+    trials = study.get_trials(deepcopy=False)
+    queued = {t.system_attrs["retry_history"][-1] for t in trials if t.system_attrs.get("retry_history")}
+    interrupted = [t for t in trials if t.state == TrialState.FAIL and outcome_of(t) == "interrupted"
+                   and t.number not in queued]
+    return [t.number for t in interrupted
+            if retry_trial(study, t, max_retries, f"trial {t.number} was interrupted") is not None]

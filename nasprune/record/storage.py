@@ -14,7 +14,7 @@ from .._optuna import quiet_optuna
 from ..errors import StudyError
 from .liveness import RetryStale
 
-__all__ = ["open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root",
+__all__ = ["open_storage", "masked_url", "default_storage_path", "existing_trials", "open_existing", "artifacts_root",
            "JOURNAL_NAME", "ARTIFACTS_KEY"]
 
 JOURNAL_NAME = "study.journal"
@@ -54,11 +54,13 @@ def open_storage(storage: str | Path, heartbeat: int | None = None,
         if "DB access module" in first:  # sqlalchemy could not import the database driver
             driver = "'psycopg[binary]'" if storage.startswith("postgresql") else "the driver for this database"
             first = f"its database driver is not installed (pip install {driver})"
-        raise StudyError(f"cannot open the storage {_without_password(storage)!r}: {first}") from None
+        raise StudyError(f"cannot open the storage {masked_url(storage)!r}: {first}") from None
 
 
-def _without_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``: what nasprune prints or writes anywhere. Everything up to
+    the last ``@`` is taken as the password, so one with an unescaped ``@`` or ``/`` is masked whole too."""
+    return re.sub(r"(://[^:/@]*):.*@(?=[^@]*$)", r"\1:***@", str(url))
 
 
 def artifacts_root(study: optuna.Study, study_dir: Path) -> Path:

@@ -12,7 +12,7 @@ from .._optuna import quiet_optuna
 from ..errors import StudyError
 from .outcomes import counts_by_outcome, is_search_trial
 from .pruned import SOURCE_STUDY
-from .storage import JOURNAL_NAME, open_storage
+from .storage import JOURNAL_NAME, masked_url, open_storage
 
 __all__ = ["list_studies"]
 
@@ -45,5 +45,5 @@ def list_studies(results_dir: Path = Path("results"), storage: str | None = None
         backend = open_storage(where)
         with quiet_optuna():
             for name in sorted(optuna.get_all_study_names(backend)):
-                rows.append(_summary(optuna.load_study(study_name=name, storage=backend), where))
+                rows.append(_summary(optuna.load_study(study_name=name, storage=backend), masked_url(where)))
     return rows

@@ -68,6 +68,9 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
         say(f"  time budget {config.time_budget:g} min: new candidates until "
                        f"{_minutes(clock.explore_end - clock.start)}, then the winners train again from scratch with "
                        f"as many epochs as the rest of the budget allows")
+    if s.requeued:
+        say(f"  trial{'s' if len(s.requeued) > 1 else ''} {', '.join(map(str, s.requeued))} "
+            f"{'were' if len(s.requeued) > 1 else 'was'} interrupted: queued to run again with the same candidate")
     if s.dead:
         say(f"  trials {', '.join(map(str, s.dead))} were running in a worker that died: marked failed, "
                        f"queued to run again (up to {config.max_retries} times)")

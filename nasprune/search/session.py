@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -23,16 +23,19 @@ from ..record import (
     RETRAIN_OF,
     STAMP_KEY,
     START_ATTR,
+    counts_toward_budget,
     default_storage_path,
     existing_trials,
     finished_count,
     make_stamp,
+    masked_url,
     open_storage,
     open_study,
     others_running,
     outcome_of,
     pareto_winners,
     recover_dead_trials,
+    requeue_interrupted,
 )
 from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
 from ..train import Runtime, resolve_runtime
@@ -98,7 +101,10 @@ def _enqueue_start(study: optuna.Study, space: SearchSpace) -> None:
 
 
 def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None:
-    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
+    """Queue each preset that has no trial which finished (and counted), runs or waits: a baseline whose trial
+    was interrupted, or whose worker died past its retries, is trained again."""
+    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)
+               if counts_toward_budget(t) or t.state in (TrialState.RUNNING, TrialState.WAITING)}
     for name, spec in specs.items():
         if name not in present:
             study.enqueue_trial({}, user_attrs={BASELINE_ATTR: name, "spec": spec.to_dict()})
@@ -145,7 +151,7 @@ class Session:
     study_dir: Path
     artifacts_root: Path  # trial checkpoints and artifact store
     storage: optuna.storages.BaseStorage
-    storage_name: str
+    storage_name: str  # where the study lives, for people: a URL's password masked
     resumed: bool
     rules: list  # per-epoch stopping rules
     pruner_text: str  # how hopeless trials are stopped, for the header
@@ -153,6 +159,7 @@ class Session:
     clock: Clock | None = None  # the time budget, if any
     epochs_text: str = ""  # where the epochs per trial came from, for the header
     worker_index: int = 0
+    requeued: list[int] = field(default_factory=list)  # interrupted trials queued to run again on start
 
 
 def _stamped_epochs(storage: optuna.storages.BaseStorage, name: str) -> int | None:
@@ -194,9 +201,10 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     baselines = _baseline_specs(config, data, _epochs(config, space))  # validated before anything is written
     name = config.study or f"{space.name}-{data.name}"
     study_dir = config.results_dir / name
-    storage_name = config.storage or str(default_storage_path(study_dir))
+    storage_url = config.storage or str(default_storage_path(study_dir))
+    storage_name = masked_url(storage_url)  # what is printed and written: no password
     directions = ["maximize"] + ["minimize"] * (len(config.metric_names) - 1)
-    storage = open_storage(storage_name, config.heartbeat, config.max_retries)
+    storage = open_storage(storage_url, config.heartbeat, config.max_retries)
     epochs, epochs_text = _study_epochs(config, space, data, runtime, storage, name, clock)
     baselines = {k: TrialSpec(v.arch, v.train.replace(epochs=epochs)) for k, v in baselines.items()}
     pruner, rules, pruner_text = _pruning(config, epochs, chance_level(data.val.y))
@@ -212,11 +220,12 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
         study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
     dead = recover_dead_trials(study, storage, config.max_retries)
+    requeued = requeue_interrupted(study, config.max_retries)
     if not resumed:
         _enqueue_start(study, space)
     _enqueue_baselines(study, baselines)
     return Session(config, space, data, runtime, epochs, study, study_dir, artifacts_root, storage, storage_name,
-                  resumed, rules, pruner_text, dead, clock, epochs_text, worker_index)
+                  resumed, rules, pruner_text, dead, clock, epochs_text, worker_index, requeued)
 
 
 #: seconds between looks at the study while other workers' trials decide whether the budget is reached

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from ..choices import WORKERS_PER_GPU
 from ..errors import NaspruneError, StudyError
 from ..events import Note, OnEvent, TrialEnd, emit
-from ..record import finished_count, outcome_of
+from ..record import finished_count, outcome_of, recover_dead_trials
 from ..signals import exit_code, interrupt_on_signals, signal_name
 from ..steps import CudaContextLost
 from .budget import Clock
@@ -86,7 +86,7 @@ def worker_main(config: SearchConfig, device: str, index: int, per_device: int, 
     device = claim_device(device, per_device)  # first: CUDA reads the visible devices once, when it starts
     logging.basicConfig(level=logging.WARNING, format=f"nasprune worker {index}: %(levelname)s: %(message)s")
     try:
-        with interrupt_on_signals():  # the main process ends its workers with SIGTERM
+        with interrupt_on_signals(ignore_sigint=True):  # the main process passes every interrupt on as SIGTERM
             s = setup(replace(config, device=device, workers=1, gpus=None), worker_index=index, clock=clock)
             optimize(s, None, workers_per_device=per_device)
     except NaspruneError as exc:
@@ -140,8 +140,12 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, o
         while any(p.is_alive() for p in procs):
             time.sleep(_POLL_SECONDS)
             _report_new(study, seen, on_event)
+            before = len(killed)
             _report_lost(procs, devices, killed, on_event)
-    except KeyboardInterrupt:  # Ctrl-C reached the workers too, SIGTERM only this process: pass it on
+            if len(killed) > before:  # its trial is RUNNING with a dead pid: fail it and queue it now, not after
+                for number in recover_dead_trials(study, study._storage, config.max_retries):  # noqa: SLF001
+                    emit(on_event, Note(f"trial {number}: its worker died; queued to run again"))  # the heartbeat
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: pass it on, once (the workers ignore a terminal's SIGINT)
         for p in procs:
             if p.is_alive():
                 p.terminate()  # SIGTERM: the worker records its trial as interrupted and exits

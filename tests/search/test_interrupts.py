@@ -1,0 +1,173 @@
+"""Interrupted work under --workers and on resume (issue 17): a terminal's Ctrl-C leaves no trial running, an
+interrupted candidate runs again, an interrupted baseline is trained, a killed worker's trial is queued at once,
+and a database password never reaches the output or a file."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from nasprune.record import BASELINE_ATTR, open_storage, outcome_of, requeue_interrupted
+from nasprune.search.session import _enqueue_baselines
+from nasprune.space import TrialSpec, fixed_spec, load_space
+
+
+def search_cmd(tiny_space, results, *extra):
+    return [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--results-dir", str(results),
+            "--no-latency", "--quiet", *extra]
+
+
+@contextlib.contextmanager
+def in_own_group(cmd, env=None):
+    """A command in a process group of its own (as a shell puts a pipeline), killed whole if the test ends first."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def wait_for(storage, name, condition, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(KeyError):  # the study does not exist yet
+            study = optuna.load_study(study_name=name, storage=storage)
+            found = [t for t in study.get_trials(deepcopy=False) if condition(t)]
+            if found:
+                return found
+        time.sleep(0.2)
+    raise AssertionError("the condition never held")
+
+
+def mid_trial(t):
+    return t.state == TrialState.RUNNING and t.user_attrs.get("history")
+
+
+def test_ctrl_c_under_workers_marks_every_running_trial_interrupted_and_the_resume_runs_them_again(
+        tmp_path, tiny_space):
+    # a terminal's Ctrl-C is SIGINT to the whole foreground process group: the main process and its workers.
+    # Before: the workers took it as their first signal, the main process's SIGTERM as the second, and exited
+    # before recording their trials, which stayed RUNNING.
+    results = tmp_path / "results"
+    cmd = search_cmd(tiny_space, results, "--trials", "6", "--epochs", "6", "--workers", "2")
+    storage = open_storage(results / "tiny-digits" / "study.journal")
+    with in_own_group(cmd) as proc:
+        wait_for(storage, "tiny-digits", mid_trial)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    study = optuna.load_study(study_name="tiny-digits", storage=storage)
+    assert not study.get_trials(states=(TrialState.RUNNING,)), "a trial was left running"
+    interrupted = [t for t in study.trials if outcome_of(t) == "interrupted"]
+    assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
+
+    rerun = subprocess.run(cmd[:-2], capture_output=True,
+                           text=True, timeout=400)
+    assert rerun.returncode == 0, rerun.stderr
+    study = optuna.load_study(study_name="tiny-digits", storage=storage)
+    for t in interrupted:  # each interrupted candidate ran again, once
+        again = [r for r in study.trials if r.user_attrs.get("retry_of") == t.number]
+        assert len(again) == 1 and again[0].params == t.params
+        assert again[0].state in (TrialState.COMPLETE, TrialState.PRUNED), again[0].state
+
+
+def test_a_worker_killed_under_workers_has_its_trial_queued_again_at_once(tmp_path, tiny_space):
+    # before: the pid check ran only when a search started or waited, so under --workers (no heartbeat on a
+    # journal file) a killed worker's trial stayed RUNNING until the search ended
+    results = tmp_path / "results"
+    # long trials: the other worker is still training when this one is killed, so only the main process can notice
+    cmd = search_cmd(tiny_space, results, "--trials", "4", "--epochs", "60", "--workers", "2")
+    storage = open_storage(results / "tiny-digits" / "study.journal")
+    with in_own_group(cmd) as proc:
+        victim = wait_for(storage, "tiny-digits", mid_trial)[0]
+        pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
+        assert pid != proc.pid
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(storage, "tiny-digits", lambda t: t.number == victim.number and t.state == TrialState.FAIL,
+                 timeout=20)
+        noticed = time.monotonic() - killed_at
+        study = optuna.load_study(study_name="tiny-digits", storage=storage)
+        os.killpg(proc.pid, signal.SIGINT)
+    assert noticed < 5  # the main process looks every second
+    assert outcome_of(study.trials[victim.number]) == "worker died"
+    assert [t.params for t in study.trials if t.user_attrs.get("retry_of") == victim.number] == [victim.params]
+
+
+def _study_with(*trials):
+    study = optuna.create_study()
+    for t in trials:
+        study.add_trial(t)
+    return study
+
+
+def _finished(outcome, state=TrialState.FAIL, **attrs):
+    return create_trial(state=state, params={"x": 1}, distributions={"x": IntDistribution(0, 3)},
+                        value=0.5 if state == TrialState.COMPLETE else None, user_attrs={"outcome": outcome, **attrs})
+
+
+def test_an_interrupted_trial_is_queued_again_once_with_its_candidate():
+    study = _study_with(_finished("complete", TrialState.COMPLETE), _finished("interrupted", spec={"k": 1}))
+    assert requeue_interrupted(study) == [1]
+    retry = study.trials[-1]
+    assert retry.state == TrialState.WAITING and retry.params == {"x": 1}
+    assert retry.user_attrs["retry_of"] == 1 and retry.user_attrs["spec"] == {"k": 1}
+    assert requeue_interrupted(study) == []  # a second start does not queue it twice
+    assert len(study.trials) == 3
+
+
+@pytest.mark.parametrize("outcome, state, queued", [
+    ("interrupted", TrialState.FAIL, True),  # before: counted as done, never trained
+    ("worker died", TrialState.FAIL, True),  # past its retries
+    ("complete", TrialState.COMPLETE, False),
+    ("failed", TrialState.FAIL, False),  # the preset's own failure: it would fail again
+])
+def test_a_baseline_is_done_only_when_its_trial_finished(outcome, state, queued):
+    spec = fixed_spec(load_space("resnet20"), 1, 10)
+    specs = {"resnet20": TrialSpec(spec.arch, spec.train)}
+    study = _study_with(_finished(outcome, state, **{BASELINE_ATTR: "resnet20"}))
+    _enqueue_baselines(study, specs)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert bool(waiting) == queued
+    if queued:
+        assert waiting[0].user_attrs[BASELINE_ATTR] == "resnet20"
+
+
+def test_a_password_in_the_storage_url_is_never_printed_or_written(tmp_path, tiny_space, postgres_url):
+    # before: the header, "saved:" and "look:" printed it, and summary.json kept it
+    secret = "s3cret-Pa55"
+    user, rest = postgres_url.split("://", 1)[1].split("@", 1)
+    url = f"postgresql://{user}:{secret}@{rest}"  # the test server trusts the loopback: any password works
+    results = tmp_path / "results"
+    name = f"secret-{os.getpid()}-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--results-dir", str(results),
+           "--no-latency", "--trials", "1", "--epochs", "1", "--storage", url, "--study", name]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert secret not in run.stdout + run.stderr
+    assert f"{user}:***@" in run.stdout  # where the study is, still said
+    summary = json.loads((results / name / "summary.json").read_text())
+    assert summary["storage"] == f"postgresql://{user}:***@{rest}"
+    for f in results.rglob("*"):
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+
+    # the URL (and its password) can come from the environment instead of the command line
+    env = {**os.environ, "NASPRUNE_STORAGE": url}
+    listed = subprocess.run([sys.executable, "-m", "nasprune", "studies"], capture_output=True, text=True,
+                            timeout=120, env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert name in listed.stdout and secret not in listed.stdout + listed.stderr
