@@ -23,6 +23,7 @@ __all__ = [
     "ExportError",
     "DISK_FULL",
     "disk_full_message",
+    "StorageLostError",
 ]
 
 
@@ -90,6 +91,13 @@ def disk_full_message(exc: OSError) -> str:
 
 class DiskFullError(NaspruneError):
     """The disk filled while saving; the trial being saved is recorded as such and the search stops."""
+
+
+class StorageLostError(NaspruneError):
+    """The study's database stopped answering during a search and did not come back within the retry window
+    (nasprune.record.outage). Trials that finished before are safe in it; rerunning the same command resumes."""
+
+    exit_code = 75  # EX_TEMPFAIL (sysexits.h): a temporary failure, the user is invited to retry
 
 
 class ExportError(NaspruneError):

@@ -103,6 +103,61 @@ def _postgres_bin() -> Path | None:
     return versions[-1].parent if versions else None
 
 
+def _postgres_problem() -> str | None:
+    """Why no throw-away PostgreSQL server can be started here (None: one can)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[test]')"
+    if _postgres_bin() is None:
+        return "PostgreSQL is not installed (apt-get install postgresql) and NASPRUNE_TEST_POSTGRES is not set"
+    return None
+
+
+def _skip_or_fail(problem: str) -> None:
+    if os.environ.get("NASPRUNE_REQUIRE_POSTGRES"):
+        pytest.fail(problem)
+    pytest.skip(problem)
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL server on 127.0.0.1 (trust authentication, role ``nasprune``), from the machine's
+    binaries; it can be stopped and started again (a database outage) and makes empty databases."""
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        self.data = Path(tempfile.mkdtemp(prefix="nasprune-pg-"))
+        self.run_as = []
+        if os.geteuid() == 0:  # the server refuses to run as root: run it as Debian's postgres user
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.data, "postgres")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        subprocess.run([*self.run_as, self.bin / "initdb", "-D", self.data / "db", "-A", "trust", "-U", "nasprune",
+                        "--no-sync"], check=True, capture_output=True)
+        self.start()
+
+    def start(self) -> None:
+        subprocess.run([*self.run_as, self.bin / "pg_ctl", "-D", self.data / "db", "-l", self.data / "log", "-w", "-o",
+                        f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                       check=True, capture_output=True)
+
+    def stop(self) -> None:
+        """Stop at once, as a crash or ``pg_ctl stop -m immediate`` would: connections drop mid-transaction."""
+        subprocess.run([*self.run_as, self.bin / "pg_ctl", "-D", self.data / "db", "-m", "immediate", "stop"],
+                       capture_output=True)
+
+    def new_database(self, name: str) -> str:
+        subprocess.run([self.bin / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "nasprune", name],
+                       check=True, capture_output=True)
+        return f"postgresql://nasprune@127.0.0.1:{self.port}/{name}"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A PostgreSQL database on the loopback interface: $NASPRUNE_TEST_POSTGRES if set, else a throw-away
@@ -111,33 +166,24 @@ def postgres_url():
     if os.environ.get("NASPRUNE_TEST_POSTGRES"):
         yield os.environ["NASPRUNE_TEST_POSTGRES"]
         return
-    pg = _postgres_bin()
-    problem = None
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        problem = "psycopg is not installed (pip install -e '.[test]')"
-    if pg is None:
-        problem = "PostgreSQL is not installed (apt-get install postgresql) and NASPRUNE_TEST_POSTGRES is not set"
+    problem = _postgres_problem()
     if problem:
-        if os.environ.get("NASPRUNE_REQUIRE_POSTGRES"):
-            pytest.fail(problem)
-        pytest.skip(problem)
-    data = Path(tempfile.mkdtemp(prefix="nasprune-pg-"))
-    run_as = []
-    if os.geteuid() == 0:  # the server refuses to run as root: run it as Debian's postgres user
-        run_as = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(data, "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    quiet = {"check": True, "capture_output": True}
-    subprocess.run([*run_as, pg / "initdb", "-D", data / "db", "-A", "trust", "-U", "nasprune", "--no-sync"], **quiet)
-    subprocess.run([*run_as, pg / "pg_ctl", "-D", data / "db", "-l", data / "log", "-w", "-o",
-                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], **quiet)
+        _skip_or_fail(problem)
+    server = PostgresServer()
     try:
-        subprocess.run([pg / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "nasprune", "nasprune"], **quiet)
-        yield f"postgresql://nasprune@127.0.0.1:{port}/nasprune"
+        yield server.new_database("nasprune")
     finally:
-        subprocess.run([*run_as, pg / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+        server.remove()
+
+
+@pytest.fixture
+def postgres_server():
+    """A PostgreSQL server of the test's own, to stop and start (skipped or failed like ``postgres_url``)."""
+    problem = _postgres_problem()
+    if problem:
+        _skip_or_fail(problem)
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.remove()

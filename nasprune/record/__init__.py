@@ -7,7 +7,19 @@ what counts toward a budget (:mod:`.outcomes`), which workers live and retrying 
 (:mod:`.pick`). It imports no stage.
 """
 
-from .liveness import heartbeat_on, others_running, recover_dead_trials, requeue_interrupted, retry_trial, worker_id
+from .liveness import (
+    FINISHED_NAME,
+    heartbeat_on,
+    mark_finished,
+    others_running,
+    record_finished,
+    recover_dead_trials,
+    remove_unfinished_folders,
+    requeue_interrupted,
+    retry_trial,
+    worker_id,
+)
+from .outage import OUTAGE_SECONDS, lost_message, storage_lost_behind
 from .outcomes import (
     BASELINE_ATTR,
     LABELS,
@@ -38,11 +50,13 @@ from .storage import (
     masked_url,
     open_existing,
     open_storage,
+    trial_dir,
 )
 from .studies import list_studies
 from .winners import evaluate_on_test, pareto_front, pareto_winners, winner_row
 
 __all__ = [
+    "FINISHED_NAME", "OUTAGE_SECONDS", "lost_message", "storage_lost_behind", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
     "masked_url",
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",

@@ -7,17 +7,22 @@ running trials are failed (they do not count toward the budget) and queued to ru
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
+from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from .._optuna import quiet_optuna
+from ..checkpoint import atomic_write
 from .outcomes import BASELINE_ATTR, RETRY_OF, START_ATTR, outcome_of
 
 __all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "heartbeat_on", "others_running",
-           "requeue_interrupted"]
+           "requeue_interrupted", "mark_finished", "record_finished", "remove_unfinished_folders", "FINISHED_NAME"]
 
 _CARRIED = ("spec", BASELINE_ATTR, START_ATTR)  # what a retry keeps of the trial it repeats
 
@@ -140,3 +145,54 @@ def requeue_interrupted(study: optuna.Study, max_retries: int = 2) -> list[int]:
                    and t.number not in queued]
     return [t.number for t in interrupted
             if retry_trial(study, t, max_retries, f"trial {t.number} was interrupted") is not None]
+
+
+#: beside a trial's saved model: its objective values and closing attributes, written before the storage hears them
+FINISHED_NAME = "finished.json"
+
+
+def mark_finished(directory: Path, values: list[float], attrs: dict[str, Any]) -> None:
+    """Write the result of a trial whose model was just saved in ``directory`` (see :func:`record_finished`)."""
+    text = json.dumps({"values": values, "user_attrs": attrs})
+    atomic_write(directory / FINISHED_NAME, lambda tmp: tmp.write_text(text))
+
+
+def _trial_folders(root: Path) -> dict[int, Path]:
+    return {int(p.name): p for p in (root / "trials").glob("[0-9]" * 5) if p.is_dir()}
+
+
+def record_finished(study: optuna.Study, storage: optuna.storages.BaseStorage, root: Path) -> list[int]:
+    """Record as complete the trials that finished training and saved their model, but whose worker died (or lost
+    the database) before the storage heard of it: a RUNNING trial whose process on this machine is gone and whose
+    folder holds :data:`FINISHED_NAME`. Without this such a trial would be failed and trained again. Call before
+    :func:`recover_dead_trials`, which fails them. Returns their numbers."""
+    running = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    recorded = []
+    for number, folder in sorted(_trial_folders(root).items()):
+        t = running.get(number)
+        pid = _local_pid(t) if t is not None else None
+        if pid is None or pid == os.getpid() or _pid_alive(pid) or not (folder / FINISHED_NAME).is_file():
+            continue
+        try:
+            result = json.loads((folder / FINISHED_NAME).read_text())
+            for key, value in result["user_attrs"].items():
+                storage.set_trial_user_attr(t._trial_id, key, value)  # noqa: SLF001 - as recover_dead_trials
+            storage.set_trial_user_attr(t._trial_id, "recorded_late", True)  # noqa: SLF001
+            if storage.set_trial_state_values(t._trial_id, TrialState.COMPLETE, result["values"]):  # noqa: SLF001
+                recorded.append(number)
+        except (OSError, ValueError, KeyError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # unreadable: the trial is failed and run again instead; or another worker got there first
+    return recorded
+
+
+def remove_unfinished_folders(study: optuna.Study, root: Path) -> list[int]:
+    """Remove the model folders of trials that ended without completing (a worker that died or lost its database
+    after saving), so that the folders under ``trials/`` are exactly the complete trials. Folders of running or
+    waiting trials, and of numbers the study does not hold, are left alone. Returns the numbers removed."""
+    ended = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL, TrialState.PRUNED))}
+    removed = []
+    for number, folder in sorted(_trial_folders(root).items()):
+        if number in ended:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(number)
+    return removed

@@ -4,21 +4,26 @@ folder of its trial checkpoints and artifacts. Opening a study that exists, with
 from __future__ import annotations
 
 import difflib
+import random
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+from sqlalchemy import exc as sa_exc
 
 from .._optuna import quiet_optuna
 from ..errors import StudyError
 from .liveness import RetryStale
+from .outage import ResilientRDBStorage
 
-__all__ = ["open_storage", "masked_url", "default_storage_path", "existing_trials", "open_existing", "artifacts_root",
+__all__ = ["open_storage", "masked_url", "trial_dir", "default_storage_path", "existing_trials", "open_existing", "artifacts_root",
            "JOURNAL_NAME", "ARTIFACTS_KEY"]
 
 JOURNAL_NAME = "study.journal"
 CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
+_CREATE_ATTEMPTS = 8  # tries to create the tables while other workers create them too
 ARTIFACTS_KEY = "artifacts_dir"  # study attribute: where trial checkpoints and the artifact store live
 
 
@@ -44,8 +49,9 @@ def open_storage(storage: str | Path, heartbeat: int | None = None,
             if heartbeat:
                 kwargs.update(heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
                               heartbeat_stale_trial_callback=RetryStale(max_retries))
-            with quiet_optuna():  # heartbeats are "experimental" in Optuna 5, and say so at every start
-                return optuna.storages.RDBStorage(storage, **kwargs)
+            # a connection the server dropped (a restart) is replaced before use instead of failing the call
+            kwargs.setdefault("engine_kwargs", {})["pool_pre_ping"] = True
+            return _create_rdb(storage, kwargs)
         path = Path(storage)
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
@@ -57,10 +63,36 @@ def open_storage(storage: str | Path, heartbeat: int | None = None,
         raise StudyError(f"cannot open the storage {masked_url(storage)!r}: {first}") from None
 
 
+def _create_rdb(url: str, kwargs: dict[str, Any]) -> ResilientRDBStorage:
+    """The storage, creating Optuna's tables if the database has none. Workers started together on an empty
+    database all create them, and all but one fail on PostgreSQL's catalog (``UniqueViolation`` on
+    ``pg_type_typname_nsp_index``); the tables then exist, so a failed creation is simply tried again."""
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            with quiet_optuna():  # heartbeats are "experimental" in Optuna 5, and say so at every start
+                return ResilientRDBStorage(url, **kwargs)
+        except (sa_exc.IntegrityError, sa_exc.ProgrammingError) as exc:
+            if attempt == _CREATE_ATTEMPTS - 1 or not _lost_creation_race(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.3 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
+def _lost_creation_race(exc: Exception) -> bool:
+    """Another process created the same table, type or version row in the same instant."""
+    orig = getattr(exc, "orig", None)
+    return type(orig).__name__ in ("UniqueViolation", "DuplicateTable", "DuplicateObject") or "already exists" in str(exc)
+
+
 def masked_url(url: str) -> str:
     """``url`` with its password replaced by ``***``: what nasprune prints or writes anywhere. Everything up to
     the last ``@`` is taken as the password, so one with an unescaped ``@`` or ``/`` is masked whole too."""
     return re.sub(r"(://[^:/@]*):.*@(?=[^@]*$)", r"\1:***@", str(url))
+
+
+def trial_dir(root: Path, number: int) -> Path:
+    """Where trial ``number`` keeps its saved model, under the study's artifacts root."""
+    return root / "trials" / f"{number:05d}"
 
 
 def artifacts_root(study: optuna.Study, study_dir: Path) -> Path:

@@ -22,23 +22,27 @@ from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import DataSplits
 from ..diagnostics import GradientRecorder, trial_diagnostics
-from ..errors import DISK_FULL, CandidateError, DiskFullError, DivergedError, NaspruneError, disk_full_message
+from ..errors import (
+    DISK_FULL,
+    CandidateError,
+    DiskFullError,
+    DivergedError,
+    NaspruneError,
+    StorageLostError,
+    StudyError,
+    disk_full_message,
+)
 from ..events import Epoch, OnEvent, emit
 from ..measure import count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
-from ..record import budget_taken_before, retry_trial, worker_id
+from ..record import FINISHED_NAME, budget_taken_before, mark_finished, retry_trial, trial_dir, worker_id
 from ..signals import signal_name, signal_of
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
 from ..steps import CudaContextLost, cuda_context_lost
 from ..train import EpochStats, Runtime, train
 from .stopping import EpochRule
 
-__all__ = ["Objective", "trial_dir"]
-
-
-def trial_dir(root: Path, number: int) -> Path:
-    """Where trial ``number`` keeps its saved model, under the study's artifacts root."""
-    return root / "trials" / f"{number:05d}"
+__all__ = ["Objective"]
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -103,8 +107,8 @@ class Objective:
             raise CandidateError("surplus trial: budget reached")
         try:
             return self._run(trial, started)
-        except optuna.TrialPruned:
-            raise
+        except (optuna.TrialPruned, StorageLostError, StudyError):
+            raise  # stopped by a rule; or the study's storage failed: not the candidate's failure
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (nasprune.signals): rerunning resumes
             self._end(trial, started, "interrupted", f"interrupted ({signal_name(signal_of(exc))})")
             raise
@@ -209,15 +213,24 @@ class Objective:
             self._end(trial, started, "stopped", result.stopped)
             raise optuna.TrialPruned(result.stopped)
         directory = save_model(trial_dir(self.artifacts_root, trial.number), spec, model, data=self.data.record())
+        values = self._values(final.val_acc, mflops, params)
+        # the result beside the model, before the storage hears of it: if the database goes away before the trial
+        # is recorded as complete, the next start records it from here instead of training it again
+        mark_finished(directory, values, {"checkpoint": str(directory), "outcome": "complete"})
         trial.set_user_attr("checkpoint", str(directory))
         if self.artifacts:  # the dashboard shows them on the trial's page, for download
-            upload_files(artifact_store(self.artifacts_root), sorted(directory.iterdir()), trial)
+            upload_files(artifact_store(self.artifacts_root),
+                         sorted(f for f in directory.iterdir() if f.name != FINISHED_NAME), trial)
         if self.objectives != "accuracy":
             _store_curve(trial, history)
         self._end(trial, started, "complete")
+        return values[0] if self.objectives == "accuracy" else tuple(values)
+
+    def _values(self, val_acc: float, mflops: float, params: int) -> list[float]:
+        """The trial's objective values, in the study's order."""
         if self.objectives == "accuracy":
-            return final.val_acc
-        return final.val_acc, (mflops if self.objectives == "accuracy,mflops" else params / 1e6)
+            return [val_acc]
+        return [val_acc, mflops if self.objectives == "accuracy,mflops" else params / 1e6]
 
     def _check_budgets(self, trial: optuna.Trial, started: float, mflops: float, params: int) -> None:
         """Budgets are Optuna constraints (feasible when <= 0), mirrored as user attributes for the

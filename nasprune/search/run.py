@@ -68,6 +68,9 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
         say(f"  time budget {config.time_budget:g} min: new candidates until "
                        f"{_minutes(clock.explore_end - clock.start)}, then the winners train again from scratch with "
                        f"as many epochs as the rest of the budget allows")
+    if s.recorded:
+        say(f"  trial{'s' if len(s.recorded) > 1 else ''} {', '.join(map(str, s.recorded))} had finished when "
+            f"{'their' if len(s.recorded) > 1 else 'its'} worker stopped: recorded as complete from the saved model")
     if s.requeued:
         say(f"  trial{'s' if len(s.requeued) > 1 else ''} {', '.join(map(str, s.requeued))} "
             f"{'were' if len(s.requeued) > 1 else 'was'} interrupted: queued to run again with the same candidate")

@@ -34,8 +34,11 @@ from ..record import (
     others_running,
     outcome_of,
     pareto_winners,
+    record_finished,
     recover_dead_trials,
+    remove_unfinished_folders,
     requeue_interrupted,
+    storage_lost_behind,
 )
 from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
 from ..train import Runtime, resolve_runtime
@@ -160,6 +163,7 @@ class Session:
     epochs_text: str = ""  # where the epochs per trial came from, for the header
     worker_index: int = 0
     requeued: list[int] = field(default_factory=list)  # interrupted trials queued to run again on start
+    recorded: list[int] = field(default_factory=list)  # trials that finished but were recorded only on this start
 
 
 def _stamped_epochs(storage: optuna.storages.BaseStorage, name: str) -> int | None:
@@ -219,13 +223,15 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     artifacts_root = config.artifacts_dir or study_dir
     if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
         study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
+    recorded = record_finished(study, storage, artifacts_root)  # before recover_dead_trials fails them
     dead = recover_dead_trials(study, storage, config.max_retries)
     requeued = requeue_interrupted(study, config.max_retries)
+    remove_unfinished_folders(study, artifacts_root)
     if not resumed:
         _enqueue_start(study, space)
     _enqueue_baselines(study, baselines)
     return Session(config, space, data, runtime, epochs, study, study_dir, artifacts_root, storage, storage_name,
-                  resumed, rules, pruner_text, dead, clock, epochs_text, worker_index, requeued)
+                  resumed, rules, pruner_text, dead, clock, epochs_text, worker_index, requeued, recorded)
 
 
 #: seconds between looks at the study while other workers' trials decide whether the budget is reached
@@ -257,10 +263,16 @@ def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: in
     def run(n_trials: int | None, until: float) -> None:
         # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
         # user attributes and our lines already say
-        with quiet_optuna(optuna.logging.ERROR):
-            study.optimize(objective, n_trials=n_trials, timeout=None if until == math.inf else
-                           max(0.0, until - time.time()), callbacks=[after], catch=(CandidateError,),
-                           gc_after_trial=False)
+        try:
+            with quiet_optuna(optuna.logging.ERROR):
+                study.optimize(objective, n_trials=n_trials, timeout=None if until == math.inf else
+                               max(0.0, until - time.time()), callbacks=[after], catch=(CandidateError,),
+                               gc_after_trial=False)
+        except Exception as exc:  # a lost database, under whatever Optuna raised while it was recording a trial
+            lost = storage_lost_behind(exc)
+            if lost is None:
+                raise
+            raise lost from None
 
     while time.time() < sample_until:
         for number in recover_dead_trials(study, s.storage, config.max_retries):

@@ -22,9 +22,9 @@ import torch
 from optuna.trial import TrialState
 
 from ..choices import WORKERS_PER_GPU
-from ..errors import NaspruneError, StudyError
+from ..errors import NaspruneError, StorageLostError, StudyError
 from ..events import Note, OnEvent, TrialEnd, emit
-from ..record import finished_count, outcome_of, recover_dead_trials
+from ..record import finished_count, lost_message, outcome_of, recover_dead_trials
 from ..signals import exit_code, interrupt_on_signals, signal_name
 from ..steps import CudaContextLost
 from .budget import Clock
@@ -85,10 +85,13 @@ def worker_main(config: SearchConfig, device: str, index: int, per_device: int, 
     without output of its own (the main process reports) and with a seed stream of its own."""
     device = claim_device(device, per_device)  # first: CUDA reads the visible devices once, when it starts
     logging.basicConfig(level=logging.WARNING, format=f"nasprune worker {index}: %(levelname)s: %(message)s")
+    logging.getLogger("nasprune.storage").setLevel(logging.ERROR)  # an outage is said once, by the main process
     try:
         with interrupt_on_signals(ignore_sigint=True):  # the main process passes every interrupt on as SIGTERM
             s = setup(replace(config, device=device, workers=1, gpus=None), worker_index=index, clock=clock)
             optimize(s, None, workers_per_device=per_device)
+    except StorageLostError as exc:  # every worker loses the same database: the main process says it once
+        sys.exit(exc.exit_code)
     except NaspruneError as exc:
         print(f"nasprune worker {index}: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -145,8 +148,8 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, o
             if len(killed) > before:  # its trial is RUNNING with a dead pid: fail it and queue it now, not after
                 for number in recover_dead_trials(study, study._storage, config.max_retries):  # noqa: SLF001
                     emit(on_event, Note(f"trial {number}: its worker died; queued to run again"))  # the heartbeat
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: pass it on, once (the workers ignore a terminal's SIGINT)
-        for p in procs:
+    except (KeyboardInterrupt, StorageLostError):  # Ctrl-C or SIGTERM: pass it on, once (the workers ignore a
+        for p in procs:  # terminal's SIGINT); a lost database: the workers cannot record anything either
             if p.is_alive():
                 p.terminate()  # SIGTERM: the worker records its trial as interrupted and exits
         for p in procs:
@@ -156,6 +159,8 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, o
         raise
     _report_new(study, seen, on_event)
     _report_lost(procs, devices, killed, on_event)
+    if any(p.exitcode == StorageLostError.exit_code for p in procs):  # they said nothing: say it once, here
+        raise StorageLostError(lost_message("a worker's connection failed"))
     failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode and p.exitcode > 0 and i not in killed]
     if failed:
         codes = ", ".join(f"worker {i} exit code {code}" for i, code in failed)

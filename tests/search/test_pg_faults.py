@@ -1,0 +1,183 @@
+"""A shared study on PostgreSQL through its own start, a database outage and a worker that dies after saving
+(issue 17): workers started together on an empty database, a restart of the server mid-search survived, an outage
+longer than the retry window ended in one line and resumed exactly, and model folders that always equal the
+complete trials."""
+
+import os
+import subprocess
+import sys
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+from nasprune.record import (
+    finished_count,
+    mark_finished,
+    open_storage,
+    record_finished,
+    remove_unfinished_folders,
+    trial_dir,
+)
+
+
+def search_cmd(tiny_space, results, url, name, *extra):
+    return [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--results-dir", str(results),
+            "--no-latency", "--quiet", "--storage", url, "--study", name, "--heartbeat", "3", *extra]
+
+
+def folders_match_complete_trials(study, results, name):
+    folders = {int(p.name) for p in (results / name / "trials").glob("[0-9]" * 5)}
+    return folders == {t.number for t in study.get_trials(states=(TrialState.COMPLETE,))}
+
+
+def test_workers_started_together_on_an_empty_database_all_work(tmp_path, tiny_space, postgres_server):
+    # before: the second of two (2 of 3 tries) exited 2 with UniqueViolation on pg_type_typname_nsp_index,
+    # both creating Optuna's tables at once
+    url = postgres_server.new_database("empty")
+    cmd = search_cmd(tiny_space, tmp_path / "results", url, "together", "--trials", "4", "--epochs", "1")
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    ends = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in ends]
+    storage = open_storage(url)
+    assert finished_count(optuna.load_study(study_name="together", storage=storage)) == 4
+    storage.engine.dispose()
+
+
+def _wait_mid_trial(url, name, timeout=180):
+    storage = open_storage(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if name in optuna.get_all_study_names(storage):
+                study = optuna.load_study(study_name=name, storage=storage)
+                if any(t.user_attrs.get("history") for t in study.get_trials(states=(TrialState.RUNNING,))):
+                    return
+            time.sleep(0.2)
+    finally:
+        storage.engine.dispose()
+    raise AssertionError("no trial got under way")
+
+
+def test_a_database_restart_mid_search_costs_nothing_and_a_long_outage_ends_in_one_line(
+        tmp_path, tiny_space, postgres_server):
+    url = postgres_server.new_database("outage")
+    results = tmp_path / "results"
+    cmd = search_cmd(tiny_space, results, url, "outage", "--trials", "6", "--epochs", "6", "--workers", "2")
+    env = {**os.environ, "NASPRUNE_OUTAGE_SECONDS": "20"}
+
+    # a restart of a few seconds: the search goes on and ends as if nothing happened
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        _wait_mid_trial(url, "outage")
+        postgres_server.stop()
+        time.sleep(3)
+        postgres_server.start()
+        out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    storage = open_storage(url)
+    study = optuna.load_study(study_name="outage", storage=storage)
+    assert finished_count(study) == 6
+    assert folders_match_complete_trials(study, results, "outage")
+    storage.engine.dispose()
+
+    # an outage longer than the window: one line, exit 75, and the same command finishes the study exactly
+    cmd = [*cmd[:cmd.index("--trials") + 1], "10", *cmd[cmd.index("--trials") + 2:]]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        _wait_mid_trial(url, "outage")
+        postgres_server.stop()
+        stopped = time.monotonic()
+        out, err = proc.communicate(timeout=300)
+        took = time.monotonic() - stopped
+    # before: 316 lines of 7 chained tracebacks (670 with --workers 2) and exit 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 75, err
+    assert "Traceback" not in err and len(lines) <= 3, err
+    assert "stopped answering" in err and "run the same command again" in err
+    assert took < 20 + 60, took  # the window, plus what the last epochs and the workers' stop take
+    postgres_server.start()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    storage = open_storage(url)
+    study = optuna.load_study(study_name="outage", storage=storage)
+    assert finished_count(study) == 10
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    assert folders_match_complete_trials(study, results, "outage")
+    storage.engine.dispose()
+
+
+def _dead_pid():
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_a_trial_saved_but_never_recorded_is_recorded_on_the_next_start_not_trained_again(tmp_path):
+    # before: the resume failed it as "worker died", trained it again, and left trials/00000 behind for a FAIL trial
+    import socket
+
+    storage = open_storage(tmp_path / "study.journal")
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    dead = f"{socket.gethostname()}:{_dead_pid()}"
+    saved, unsaved = study.ask(), study.ask()
+    for t in (saved, unsaved):
+        t.set_user_attr("worker", dead)
+    trial_dir(tmp_path, saved.number).mkdir(parents=True)  # its model was saved, then the database went away
+    mark_finished(trial_dir(tmp_path, saved.number), [0.9, 1.5], {"checkpoint": "x", "outcome": "complete"})
+    trial_dir(tmp_path, unsaved.number).mkdir(parents=True)  # saved, but died before its result was written
+    assert record_finished(study, storage, tmp_path) == [saved.number]
+    done = study.trials[saved.number]
+    assert done.state == TrialState.COMPLETE and done.values == [0.9, 1.5]
+    assert done.user_attrs["checkpoint"] == "x" and done.user_attrs["recorded_late"] is True
+    assert record_finished(study, storage, tmp_path) == []  # once only
+
+    from nasprune.record import recover_dead_trials
+
+    assert recover_dead_trials(study, storage) == [unsaved.number]  # failed, and queued to run again
+    assert remove_unfinished_folders(study, tmp_path) == [unsaved.number]
+    assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == [f"{saved.number:05d}"]
+
+
+class _Denied(Exception):
+    sqlstate = "42501"  # PostgreSQL's insufficient_privilege, as psycopg reports it
+
+
+def test_calls_outlast_a_short_outage_give_up_after_the_window_in_one_line_and_name_missing_rights(
+        tmp_path, monkeypatch):
+    import pytest
+    from sqlalchemy import exc as sa_exc
+
+    from nasprune.errors import StorageLostError, StudyError
+    from nasprune.record import outage
+
+    monkeypatch.setattr(outage, "_FIRST_PAUSE", 0.01)
+    storage = open_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    assert isinstance(storage, outage.ResilientRDBStorage)
+    down = sa_exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+    calls = []
+
+    def flaky(self, failures):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise down
+        return "answer"
+
+    assert storage._call(flaky, 3) == "answer" and len(calls) == 4  # three lost connections, then back
+
+    monkeypatch.setattr(outage, "OUTAGE_SECONDS", 0.05)
+    calls.clear()
+    with pytest.raises(StorageLostError, match="stopped answering .*server closed the connection.* run the same"):
+        storage._call(flaky, 10**6)
+    tried = len(calls)
+    with pytest.raises(StorageLostError):  # given up: the next call fails at once, without waiting again
+        storage._call(flaky, 0)
+    assert len(calls) == tried
+
+    def denied(self):  # before: "invalid data in the commit, e.g. exceeding max length"
+        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from \
+            sa_exc.ProgrammingError("INSERT", {}, _Denied("permission denied for table trials"))
+
+    fresh = open_storage(f"sqlite:///{tmp_path / 'y.db'}")
+    with pytest.raises(StudyError, match="no rights on the study's tables .*permission denied for table trials"):
+        fresh._call(denied)
+    storage.engine.dispose()
+    fresh.engine.dispose()
