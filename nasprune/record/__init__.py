@@ -9,6 +9,7 @@ what counts toward a budget (:mod:`.outcomes`), which workers live and retrying 
 
 from .liveness import (
     FINISHED_NAME,
+    drop_waiting,
     heartbeat_on,
     mark_finished,
     others_running,
@@ -56,7 +57,7 @@ from .studies import list_studies
 from .winners import evaluate_on_test, pareto_front, pareto_winners, winner_row
 
 __all__ = [
-    "FINISHED_NAME", "OUTAGE_SECONDS", "lost_message", "storage_lost_behind", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
+    "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "storage_lost_behind", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
     "masked_url",
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..checkpoint import atomic_write
 from .outcomes import BASELINE_ATTR, RETRY_OF, START_ATTR, outcome_of
 
 __all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "heartbeat_on", "others_running",
-           "requeue_interrupted", "mark_finished", "record_finished", "remove_unfinished_folders", "FINISHED_NAME"]
+           "requeue_interrupted", "drop_waiting", "mark_finished", "record_finished", "remove_unfinished_folders", "FINISHED_NAME"]
 
 _CARRIED = ("spec", BASELINE_ATTR, START_ATTR)  # what a retry keeps of the trial it repeats
 
@@ -196,3 +197,19 @@ def remove_unfinished_folders(study: optuna.Study, root: Path) -> list[int]:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(number)
     return removed
+
+
+def drop_waiting(study: optuna.Study, storage: optuna.storages.BaseStorage, reason: str,
+                 which: Callable[[optuna.trial.FrozenTrial], bool]) -> list[int]:
+    """End the queued (WAITING) trials that ``which`` picks without running them: outcome ``surplus`` (nothing
+    ran, nothing counts) with ``reason``. Each is claimed first, atomically, as Optuna's own workers claim a
+    queued trial, so one that another worker has just started is left to it. Returns the numbers dropped."""
+    dropped = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if not which(t) or not storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):  # noqa: SLF001
+            continue
+        storage.set_trial_user_attr(t._trial_id, "outcome", "surplus")  # noqa: SLF001
+        storage.set_trial_user_attr(t._trial_id, "reason", reason)  # noqa: SLF001
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)  # noqa: SLF001
+        dropped.append(t.number)
+    return dropped

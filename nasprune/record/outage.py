@@ -62,9 +62,16 @@ def _no_rights(exc: BaseException) -> BaseException | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    for e in reversed(_chain(exc)):  # the root cause says what happened; the wrappers say less
-        text = str(getattr(e, "orig", None) or e).strip()
+    chain = _chain(exc)
+    # the database driver's own message says what happened ("connection refused", "server closed the connection");
+    # Optuna's wrapper says less, and under it lies SQLAlchemy's pool signal InvalidatePoolError, whose text is "()"
+    for e in chain:
+        text = str(getattr(e, "orig", None) or "").strip()
         if text:
+            return text.splitlines()[0]
+    for e in reversed(chain):
+        text = str(e).strip()
+        if text and not isinstance(e, sa_exc.InvalidatePoolError):
             return text.splitlines()[0]
     return exc.__class__.__name__
 

@@ -43,6 +43,10 @@ def stamp_of(study: optuna.Study) -> dict[str, Any]:
 
 def _check_stamp(study: optuna.Study, stamp: dict[str, Any], where: str) -> None:
     old = study.user_attrs.get(STAMP_KEY)
+    if old is None and study.get_trials(deepcopy=False):
+        # another worker that started in the same instant may have stamped the study (and queued its first trials)
+        # between the two reads: read the stamp again before calling the study someone else's
+        old = study.user_attrs.get(STAMP_KEY)
     if old is None:
         if study.get_trials(deepcopy=False):
             raise StudyError(f"study {study.study_name!r} in {where} was not made by nasprune search; "

@@ -25,6 +25,7 @@ from ..record import (
     START_ATTR,
     counts_toward_budget,
     default_storage_path,
+    drop_waiting,
     existing_trials,
     finished_count,
     make_stamp,
@@ -99,8 +100,10 @@ def _baseline_specs(config: SearchConfig, data: DataSplits, epochs: int) -> dict
 def _enqueue_start(study: optuna.Study, space: SearchSpace) -> None:
     """A new study tries the space's ``start_with`` candidates first, as ordinary samples of the space (the
     sampler learns from them like from any trial); parameters a candidate leaves out are sampled."""
-    for i, params in enumerate(space.start_with):
-        study.enqueue_trial(params, user_attrs={START_ATTR: i})
+    present = {t.user_attrs.get(START_ATTR) for t in study.get_trials(deepcopy=False)}  # a worker that started
+    for i, params in enumerate(space.start_with):  # in the same instant may have queued them already
+        if i not in present:
+            study.enqueue_trial(params, user_attrs={START_ATTR: i})
 
 
 def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None:
@@ -314,3 +317,7 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
         first = False
     if s.worker_index == 0:
         study.set_user_attr(RETRAINS_DONE, True)
+        # a round planned just before the deadline leaves retrainings no worker had time to start: end them, so
+        # that no queued trial is left behind to run on a later resume
+        drop_waiting(study, s.storage, "time budget: no time was left to retrain it",
+                     lambda t: RETRAIN_OF in t.user_attrs)

@@ -78,6 +78,26 @@ def test_a_budgeted_search_ends_in_time_and_retrains_its_winners(tmp_path, tiny_
         assert study.trials[t.user_attrs[RETRAIN_OF]].state.name == "COMPLETE"
         # it trains to the end, or (on a loaded machine) stops before an epoch that would end past the budget
         assert t.state.name == "COMPLETE" or t.user_attrs["reason"].startswith("time budget")
+    # a round planned just before the deadline once left a retraining queued, to run on a later resume
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     summary = json.loads(result.summary_path.read_text())
     assert summary["trials"]["complete"] >= 2 and summary["winners"]
     assert result.counts["complete"] == summary["trials"]["complete"]
+
+
+def test_queued_retrainings_left_at_the_deadline_are_ended_unrun_and_uncounted():
+    from optuna.trial import TrialState
+
+    from nasprune.record import counts_by_outcome, drop_waiting
+
+    study = optuna.create_study()
+    study.enqueue_trial({}, user_attrs={RETRAIN_OF: 0})
+    study.enqueue_trial({}, user_attrs={"baseline": "resnet20"})
+    storage = study._storage
+    assert drop_waiting(study, storage, "time budget: no time was left to retrain it",
+                        lambda t: RETRAIN_OF in t.user_attrs) == [0]
+    dropped, kept = study.trials
+    assert dropped.state == TrialState.FAIL and dropped.user_attrs["outcome"] == "surplus"
+    assert dropped.user_attrs["reason"].startswith("time budget")
+    assert kept.state == TrialState.WAITING  # not picked: left queued
+    assert counts_by_outcome(study)["finished"] == 0
