@@ -38,6 +38,8 @@ def outcome_of(t: optuna.trial.FrozenTrial) -> str:
     """How a trial ended: one of OUTCOMES, or running / waiting. A failed trial that recorded nothing lost its
     worker before it could (a heartbeat timeout)."""
     recorded = t.user_attrs.get("outcome")
+    if recorded == "complete" and t.state == TrialState.FAIL:
+        return "interrupted"  # a signal between the objective's last word and Optuna's record of the result
     if recorded:
         return _OLD_WORDS.get(str(recorded), str(recorded))
     return "worker died" if t.state == TrialState.FAIL else LABELS[t.state]
@@ -47,6 +49,8 @@ def reason_of(t: optuna.trial.FrozenTrial) -> str:
     """Why a trial did not complete (empty for a completed one)."""
     if t.user_attrs.get("reason"):
         return str(t.user_attrs["reason"])
+    if t.state == TrialState.FAIL and t.user_attrs.get("outcome") == "complete":
+        return "interrupted while its result was being recorded"
     if t.state == TrialState.FAIL and "outcome" not in t.user_attrs:
         return "its worker stopped sending heartbeats (process killed or machine lost)"
     return ""

@@ -171,3 +171,15 @@ def test_a_password_in_the_storage_url_is_never_printed_or_written(tmp_path, tin
                             timeout=120, env=env, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert name in listed.stdout and secret not in listed.stdout + listed.stderr
+
+
+def test_a_trial_interrupted_while_its_result_was_recorded_reads_as_interrupted_and_runs_again():
+    # seen as a user: Ctrl-C on a piped search landed after the trial said "complete" but before Optuna stored its
+    # values; the trial read "complete" in a FAIL state, was not queued again, and its folder was removed
+    from nasprune.record import counts_by_outcome, reason_of
+
+    study = _study_with(_finished("complete", TrialState.FAIL))
+    t = study.trials[0]
+    assert outcome_of(t) == "interrupted" and "being recorded" in reason_of(t)
+    assert counts_by_outcome(study)["finished"] == 0
+    assert requeue_interrupted(study) == [0]
