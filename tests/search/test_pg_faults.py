@@ -63,8 +63,8 @@ def test_a_database_restart_mid_search_costs_nothing_and_a_long_outage_ends_in_o
         tmp_path, tiny_space, postgres_server):
     url = postgres_server.new_database("outage")
     results = tmp_path / "results"
-    cmd = search_cmd(tiny_space, results, url, "outage", "--trials", "4", "--epochs", "6", "--workers", "2")
-    env = {**os.environ, "NASPRUNE_OUTAGE_SECONDS": "12"}
+    cmd = search_cmd(tiny_space, results, url, "outage", "--trials", "4", "--epochs", "4", "--workers", "2")
+    env = {**os.environ, "NASPRUNE_OUTAGE_SECONDS": "8"}
 
     # a restart of a few seconds: the search goes on and ends as if nothing happened
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
@@ -82,7 +82,7 @@ def test_a_database_restart_mid_search_costs_nothing_and_a_long_outage_ends_in_o
     storage.engine.dispose()
 
     # an outage longer than the window: one line, exit 75, and the same command finishes the study exactly
-    cmd = [*cmd[:cmd.index("--trials") + 1], "7", *cmd[cmd.index("--trials") + 2:]]
+    cmd = [*cmd[:cmd.index("--trials") + 1], "6", *cmd[cmd.index("--trials") + 2:]]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
         _wait_mid_trial(url, "outage")
         postgres_server.stop()
@@ -94,13 +94,13 @@ def test_a_database_restart_mid_search_costs_nothing_and_a_long_outage_ends_in_o
     assert proc.returncode == 75, err
     assert "Traceback" not in err and len(lines) <= 3, err
     assert "stopped answering" in err and "run the same command again" in err
-    assert took < 12 + 60, took  # the window, plus what the last epochs and the workers' stop take
+    assert took < 8 + 60, took  # the window, plus what the last epochs and the workers' stop take
     postgres_server.start()
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert rerun.returncode == 0, rerun.stderr
     storage = open_storage(url)
     study = optuna.load_study(study_name="outage", storage=storage)
-    assert finished_count(study) == 7
+    assert finished_count(study) == 6
     assert not study.get_trials(states=(TrialState.RUNNING,))
     assert folders_match_complete_trials(study, results, "outage")
     storage.engine.dispose()
