@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from .choices import ONNX_EXPORTERS
-from .errors import ConfigError, ExportError
+from .errors import ConfigError, ExportError, first_line
 from .measure import Latency, measure_latency
 
 __all__ = ["OnnxModel", "ONNX_EXPORTERS", "LATENCY_BATCHES", "INPUT_NAME", "OUTPUT_NAME", "onnx_missing",
@@ -123,12 +123,12 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int], opset: int | None 
                 data = program.model_proto.SerializeToString()
     except Exception as exc:  # an operator the exporter cannot translate, an opset it does not offer
         raise ExportError(f"torch.onnx ({exporter} exporter) could not export {type(model).__name__}: "
-                          f"{_first_line(exc)}") from exc
+                          f"{first_line(exc)}") from exc
     proto = onnx.load_from_string(data)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"the ONNX model torch.onnx wrote fails onnx.checker: {_first_line(exc)}") from exc
+        raise ExportError(f"the ONNX model torch.onnx wrote fails onnx.checker: {first_line(exc)}") from exc
     return OnnxModel(data, _opset_of(proto), exporter, time.perf_counter() - started)
 
 
@@ -149,9 +149,6 @@ def _quiet_torch_onnx() -> Iterator[None]:
             log.setLevel(level)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
 def ort_session(model: bytes | str, threads: int = 1) -> Any:

@@ -24,7 +24,15 @@ __all__ = [
     "DISK_FULL",
     "disk_full_message",
     "StorageLostError",
+    "first_line",
 ]
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: the first line of its message`` (just ``Type`` without one): an error of a library nasprune calls,
+    said in one line."""
+    text = str(exc).strip()
+    return f"{exc.__class__.__name__}: {text.splitlines()[0]}" if text else exc.__class__.__name__
 
 
 class NaspruneError(Exception):

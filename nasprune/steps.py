@@ -34,7 +34,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .errors import NaspruneError
+from .errors import NaspruneError, first_line
 
 __all__ = ["EagerStep", "GraphStep", "make_step", "WARMUP_STEPS", "CudaContextLost", "cuda_context_lost",
            "graphs_off_reason"]
@@ -63,18 +63,13 @@ def cuda_context_lost(device: torch.device) -> str | None:
     try:
         torch.cuda.synchronize(device)
     except RuntimeError as exc:
-        return _first_line(exc)
+        return first_line(exc)
     return None
 
 
 def graphs_off_reason() -> str | None:
     """Why CUDA graphs are off for the rest of this process (a capture failed in it), or None."""
     return _graphs_off
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{exc.__class__.__name__}: {text.splitlines()[0]}" if text else exc.__class__.__name__
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -200,7 +195,7 @@ class GraphStep(EagerStep):
             self.graph = graph
         except Exception as exc:  # any capture problem: train on eagerly, and say why
             torch.cuda.set_stream(previous)  # torch's __exit__ may have left the capture stream current
-            self._fall_back(_first_line(_root_cause(exc)))
+            self._fall_back(first_line(_root_cause(exc)))
 
     def _fall_back(self, reason: str) -> None:
         global _graphs_off

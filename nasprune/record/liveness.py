@@ -39,6 +39,12 @@ def _local_pid(t: optuna.trial.FrozenTrial) -> int | None:
     return int(pid) if worker_host == socket.gethostname() and pid.isdigit() else None
 
 
+def _dead_local_worker(t: optuna.trial.FrozenTrial | None) -> int | None:
+    """The pid of the trial's worker if that worker ran on this machine, is not this process, and is gone."""
+    pid = _local_pid(t) if t is not None else None
+    return None if pid is None or pid == os.getpid() or _pid_alive(pid) else pid
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -92,8 +98,8 @@ def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorag
     dead = []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in running:
-        pid = _local_pid(t)
-        if pid is None or pid == os.getpid() or _pid_alive(pid):
+        pid = _dead_local_worker(t)
+        if pid is None:
             continue
         reason = f"worker process {pid} ended during the trial"
         try:
@@ -171,8 +177,7 @@ def record_finished(study: optuna.Study, storage: optuna.storages.BaseStorage, r
     recorded = []
     for number, folder in sorted(_trial_folders(root).items()):
         t = running.get(number)
-        pid = _local_pid(t) if t is not None else None
-        if pid is None or pid == os.getpid() or _pid_alive(pid) or not (folder / FINISHED_NAME).is_file():
+        if _dead_local_worker(t) is None or not (folder / FINISHED_NAME).is_file():
             continue
         try:
             result = json.loads((folder / FINISHED_NAME).read_text())

@@ -115,13 +115,13 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
                 if not connection_lost(exc):
                     raise
                 now = time.monotonic()
-                deadline = deadline or now + OUTAGE_SECONDS
+                if deadline is None:  # the first failure of this call: the outage starts
+                    deadline = now + OUTAGE_SECONDS
+                    log.warning("the study's database stopped answering (%s); waiting up to %g s for it to come back",
+                                _first_line(exc), OUTAGE_SECONDS)
                 if now >= deadline:
                     self._lost = lost_message(_first_line(exc))
                     raise StorageLostError(self._lost) from None
-                if pause == _FIRST_PAUSE:
-                    log.warning("the study's database stopped answering (%s); waiting up to %g s for it to come back",
-                                _first_line(exc), OUTAGE_SECONDS)
                 time.sleep(min(pause, deadline - now))
                 pause = min(2 * pause, _LONGEST_PAUSE)
 

@@ -31,6 +31,7 @@ from ..errors import (
     StorageLostError,
     StudyError,
     disk_full_message,
+    first_line,
 )
 from ..events import Epoch, OnEvent, emit
 from ..measure import count_macs, count_params, measure_latency
@@ -51,10 +52,9 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, NaspruneError):  # our own messages are written for the user already
-        return text
-    return f"{exc.__class__.__name__}: {text}".rstrip(": ")
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return first_line(exc)
 
 
 def _store_curve(trial: optuna.Trial, history: list[dict]) -> None:

@@ -7,7 +7,6 @@ import gc
 import os
 import signal
 import subprocess
-import sys
 import time
 import weakref
 
@@ -15,6 +14,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
+from searching import running, search_cmd
 
 from nasprune import DiskFullError, SearchConfig, load_model, search
 from nasprune.cli import main
@@ -22,23 +22,6 @@ from nasprune.record import OUTCOMES, finished_count, open_storage, outcome_of, 
 from nasprune.search import objective as objective_module
 
 FINAL = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def search_cmd(tiny_space, results, *extra):
-    return [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--results-dir", str(results),
-            "--no-latency", "--quiet", *extra]
-
-
-@contextlib.contextmanager
-def running(cmd):
-    """A command in the background, killed if the test ends before it does."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
 
 
 def wait_for_running_trial(storage, study_name, pid, timeout=120):

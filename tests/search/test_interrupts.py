@@ -14,29 +14,11 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
+from searching import running, search_cmd
 
 from nasprune.record import BASELINE_ATTR, open_storage, outcome_of, requeue_interrupted
 from nasprune.search.session import _enqueue_baselines
 from nasprune.space import TrialSpec, fixed_spec, load_space
-
-
-def search_cmd(tiny_space, results, *extra):
-    return [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--results-dir", str(results),
-            "--no-latency", "--quiet", *extra]
-
-
-@contextlib.contextmanager
-def in_own_group(cmd, env=None):
-    """A command in a process group of its own (as a shell puts a pipeline), killed whole if the test ends first."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env=env)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
 
 
 def wait_for(storage, name, condition, timeout=180):
@@ -63,7 +45,7 @@ def test_ctrl_c_under_workers_marks_every_running_trial_interrupted_and_the_resu
     results = tmp_path / "results"
     cmd = search_cmd(tiny_space, results, "--trials", "6", "--epochs", "6", "--workers", "2")
     storage = open_storage(results / "tiny-digits" / "study.journal")
-    with in_own_group(cmd) as proc:
+    with running(cmd, own_group=True) as proc:
         wait_for(storage, "tiny-digits", mid_trial)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -91,7 +73,7 @@ def test_a_worker_killed_under_workers_has_its_trial_queued_again_at_once(tmp_pa
     # long trials: the other worker is still training when this one is killed, so only the main process can notice
     cmd = search_cmd(tiny_space, results, "--trials", "4", "--epochs", "60", "--workers", "2")
     storage = open_storage(results / "tiny-digits" / "study.journal")
-    with in_own_group(cmd) as proc:
+    with running(cmd, own_group=True) as proc:
         victim = wait_for(storage, "tiny-digits", mid_trial)[0]
         pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
         assert pid != proc.pid

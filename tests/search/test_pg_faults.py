@@ -10,6 +10,7 @@ import time
 
 import optuna
 from optuna.trial import TrialState
+from searching import search_cmd
 
 from nasprune.record import (
     finished_count,
@@ -21,9 +22,8 @@ from nasprune.record import (
 )
 
 
-def search_cmd(tiny_space, results, url, name, *extra):
-    return [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--results-dir", str(results),
-            "--no-latency", "--quiet", "--storage", url, "--study", name, "--heartbeat", "3", *extra]
+def pg_search_cmd(tiny_space, results, url, name, *extra):
+    return search_cmd(tiny_space, results, "--storage", url, "--study", name, "--heartbeat", "3", *extra)
 
 
 def folders_match_complete_trials(study, results, name):
@@ -35,7 +35,7 @@ def test_workers_started_together_on_an_empty_database_all_work(tmp_path, tiny_s
     # before: the second of two (2 of 3 tries) exited 2 with UniqueViolation on pg_type_typname_nsp_index,
     # both creating Optuna's tables at once
     url = postgres_server.new_database("empty")
-    cmd = search_cmd(tiny_space, tmp_path / "results", url, "together", "--trials", "4", "--epochs", "1")
+    cmd = pg_search_cmd(tiny_space, tmp_path / "results", url, "together", "--trials", "4", "--epochs", "1")
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     ends = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [err for _, err in ends]
@@ -63,7 +63,7 @@ def test_a_database_restart_mid_search_costs_nothing_and_a_long_outage_ends_in_o
         tmp_path, tiny_space, postgres_server):
     url = postgres_server.new_database("outage")
     results = tmp_path / "results"
-    cmd = search_cmd(tiny_space, results, url, "outage", "--trials", "4", "--epochs", "4", "--workers", "2")
+    cmd = pg_search_cmd(tiny_space, results, url, "outage", "--trials", "4", "--epochs", "4", "--workers", "2")
     env = {**os.environ, "NASPRUNE_OUTAGE_SECONDS": "8"}
 
     # a restart of a few seconds: the search goes on and ends as if nothing happened
@@ -237,7 +237,7 @@ def test_a_trial_saved_just_before_the_database_went_away_is_recorded_on_resume_
 
     url = postgres_server.new_database("saved")
     results = tmp_path / "results"
-    cmd = search_cmd(tiny_space, results, url, "saved", "--trials", "3", "--epochs", "1")
+    cmd = pg_search_cmd(tiny_space, results, url, "saved", "--trials", "3", "--epochs", "1")
     stop = [*postgres_server.run_as, postgres_server.bin / "pg_ctl", "-D", postgres_server.data / "db", "-m",
             "immediate", "stop"]
     env = {**os.environ, "NASPRUNE_OUTAGE_SECONDS": "3", "STOP_DATABASE": json.dumps([str(x) for x in stop])}
