@@ -300,7 +300,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="the same code on the CPU with tiny sizes")
     parser.add_argument("--data", type=Path, help="CIFAR-10 as an image folder (train/, test/)")
-    parser.add_argument("--out", type=Path, default=Path("gpu_check.json"), help="where the JSON goes")
+    parser.add_argument("--out", type=Path, default=Path("gpu_check.json"), help="where the JSON goes (rewritten "
+                        "after every check)")
+    parser.add_argument("--deadline", type=float, default=0.0, help="seconds after which the checks not yet started "
+                        "are skipped (0: none)")
     args = parser.parse_args()
     if not args.dry_run and not torch.cuda.is_available():
         parser.error("no GPU here; --dry-run walks the same code on the CPU")
@@ -309,24 +312,37 @@ def main() -> int:
     print(machine() + (" -- dry run: tiny sizes on the CPU, nothing is captured" if dry else ""), flush=True)
     start, rows = time.perf_counter(), []
     scratch = Path(tempfile.mkdtemp(prefix="nasprune-gpu-check-"))
+
+    def write() -> float:  # after every check: a run stopped at its limit keeps what it measured
+        seconds = time.perf_counter() - start
+        args.out.write_text(json.dumps({
+            "machine": machine(), "date": _dt.datetime.now().isoformat(timespec="seconds"), "dry_run": dry,
+            "seconds": seconds, "rows": [asdict(r) for r in rows]}, indent=1, default=str))
+        return seconds
+
     try:
         for name, check in (("capture", lambda: check_blocks(device)),
                             ("throughput", lambda: check_throughput(device, sizes, dry)),
                             ("streamed", lambda: check_streamed(device, sizes, dry)),
+                            ("latency", lambda: check_latency(device, sizes, dry)),
                             ("workers", lambda: check_workers(sizes, dry)),
-                            ("first trial", lambda: check_first_trial(args.data, dry, scratch)),
-                            ("latency", lambda: check_latency(device, sizes, dry))):
+                            ("first trial", lambda: check_first_trial(args.data, dry, scratch))):
             t0 = time.perf_counter()
-            new = check()
+            if args.deadline and t0 - start > args.deadline:
+                new = [Row(name, "-", f"not run: past --deadline {args.deadline:.0f} s", None)]
+            else:
+                try:
+                    new = check()
+                except Exception as exc:  # one broken check must not hide the others' figures
+                    new = [Row(name, "-", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                               False)]
             rows += new
             print(f"[{name}: {time.perf_counter() - t0:.1f} s]\n{table(new)}", flush=True)
+            write()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    seconds = time.perf_counter() - start
+    seconds = write()
     print(f"\n{table(rows)}\n\n{len(rows)} rows in {seconds:.0f} s; failed: {sum(r.ok is False for r in rows)}")
-    args.out.write_text(json.dumps({
-        "machine": machine(), "date": _dt.datetime.now().isoformat(timespec="seconds"), "dry_run": dry,
-        "seconds": seconds, "rows": [asdict(r) for r in rows]}, indent=1, default=str))
     return 1 if any(r.ok is False for r in rows) else 0
 
 
