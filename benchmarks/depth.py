@@ -27,7 +27,7 @@ from nasprune import build_model, count_macs, describe, fixed_spec, load_space, 
 from nasprune.data import DataOptions, Normalizer, load_data, train_batches
 from nasprune.data.placement import place_data
 from nasprune.data.splits import Split
-from nasprune.diagnose import (
+from nasprune.diagnostics import (
     Diagnosis,
     GradientRecorder,
     estimate_drops,
