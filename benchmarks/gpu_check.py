@@ -10,7 +10,9 @@ On one H100/H200 it finishes in under 8 minutes, prints one table and writes it 
   4. 1, 2, 4 and 8 concurrent workers on one GPU (started as a search starts them: nasprune.search.workers.
      claim_device): aggregate images/s and peak memory per worker;
   5. time to first trial on the CIFAR-10 copy in ../shared/data (decode + cache, then a search to its first trial);
-  6. ResNet-20 latency at batch 1 and 256, bf16 autocast (and fp32 beside it).
+  6. ResNet-20 latency at batch 1 and 256, bf16 autocast (and fp32 beside it);
+  7. a pruned network's fine-tuning is captured too (it once fell back to eager: torch-pruning's traced graph,
+     alive after pruning, bound the parameters' gradient accumulators to the default stream).
 
     python benchmarks/gpu_check.py                   # on the GPU machine
     python benchmarks/gpu_check.py --dry-run         # on a CPU: the same code with tiny sizes (tests/test_gpu_paths.py)
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import datetime as _dt
 import json
 import multiprocessing
@@ -45,6 +48,7 @@ from nasprune.data.splits import Split
 from nasprune.events import Epoch, TrialEnd
 from nasprune.measure import measure_latency
 from nasprune.nn import BLOCKS
+from nasprune.prune import Target, prune_channels
 from nasprune.search.workers import claim_device
 from nasprune.steps import WARMUP_STEPS
 from nasprune.train import Runtime, resolve_runtime
@@ -290,6 +294,25 @@ def check_latency(device: str, sizes: dict, dry: bool) -> list[Row]:
     return rows
 
 
+def check_pruned_capture(device: str, sizes: dict, dry: bool) -> list[Row]:
+    """7: train, prune to half the MACs as ``nasprune prune`` does, fine-tune: the fine-tuning's step mode."""
+    arch, recipe = throughput_arch(dry)
+    runtime = resolve_runtime(device)
+    data = place_data(synthetic(sizes["images"] // 5, sizes["val"], sizes["shape"]), runtime.device, "device")
+    spec = recipe.replace(epochs=1, batch_size=sizes["batches"][0])
+    torch.manual_seed(0)
+    model = build_model(arch)
+    before = train(model, data, spec, runtime).step_mode
+    model = copy.deepcopy(model)  # fresh parameters, as `nasprune prune` loads them from the checkpoint
+    model, _ = prune_channels(model, sizes["shape"], Target("mflops", 0.5), "l1",
+                              round_to=8 if runtime.device.type == "cuda" else None,
+                              after_increment=lambda m: m.to(memory_format=runtime.memory_format))
+    after = train(model, data, spec, runtime, seed=1).step_mode
+    ok = after == "cuda graph" if device.startswith("cuda") else None
+    return [Row("capture after pruning", "l1, 50% MACs", f"training: {before}; fine-tuning the pruned copy: {after}",
+                ok, {"before": before, "after": after})]
+
+
 def table(rows: list[Row]) -> str:
     width = [max(len(r.check) for r in rows), max(len(r.setting) for r in rows)]
     mark = {True: "ok", False: "FAIL", None: "-"}
@@ -304,6 +327,8 @@ def main() -> int:
                         "after every check)")
     parser.add_argument("--deadline", type=float, default=0.0, help="seconds after which the checks not yet started "
                         "are skipped (0: none)")
+    parser.add_argument("--only", help="comma-separated checks to run: capture, throughput, streamed, latency, "
+                        "workers, first trial, pruned (default: all)")
     args = parser.parse_args()
     if not args.dry_run and not torch.cuda.is_available():
         parser.error("no GPU here; --dry-run walks the same code on the CPU")
@@ -326,7 +351,10 @@ def main() -> int:
                             ("streamed", lambda: check_streamed(device, sizes, dry)),
                             ("latency", lambda: check_latency(device, sizes, dry)),
                             ("workers", lambda: check_workers(sizes, dry)),
-                            ("first trial", lambda: check_first_trial(args.data, dry, scratch))):
+                            ("first trial", lambda: check_first_trial(args.data, dry, scratch)),
+                            ("pruned", lambda: check_pruned_capture(device, sizes, dry))):
+            if args.only and name not in args.only.split(","):
+                continue
             t0 = time.perf_counter()
             if args.deadline and t0 - start > args.deadline:
                 new = [Row(name, "-", f"not run: past --deadline {args.deadline:.0f} s", None)]

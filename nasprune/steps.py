@@ -28,6 +28,7 @@ raises :class:`CudaContextLost`, since nothing in this process can use the GPU a
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 
@@ -145,6 +146,11 @@ class GraphStep(EagerStep):
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, runtime,
                  grad_clip: float = 0.0, capture_mode: str = "global") -> None:
         super().__init__(model, opt, criterion, runtime, grad_clip=grad_clip)
+        # an autograd graph of this model from before (torch-pruning's traced one stays alive in reference cycles
+        # after pruning) keeps the parameters' gradient accumulators bound to the default stream; the warm-up on
+        # the side stream then reuses them and the capture fails ("operation would make the legacy stream depend
+        # on a capturing blocking stream", seen on an H200 fine-tuning a pruned ResNet-56). Collect it first.
+        gc.collect()
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_x: torch.Tensor | None = None
         self.static_y: torch.Tensor | None = None
