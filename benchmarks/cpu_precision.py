@@ -8,6 +8,7 @@ per epoch, median of the epochs.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 
 import torch
@@ -29,6 +30,7 @@ def seconds_per_epoch(arch: ArchSpec, precision: str, data) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help says what it does
     print(machine())
     data = load_data("digits")
     print("| network | fp32 s/epoch | bf16 autocast s/epoch | bf16 / fp32 |\n|---|---|---|---|")
