@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,7 +60,11 @@ def resnet20_mflops(shape: tuple[int, int, int]) -> float:
 
 
 def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: dict) -> None:
+    keep = os.environ.get("SEARCH_QUALITY_KEEP")  # --keep: the studies stay there for a closer look
     with tempfile.TemporaryDirectory() as tmp:
+        if keep:
+            tmp = str(Path(keep) / f"{out['set']}-{out['method']}-{seed}")
+            shutil.rmtree(tmp, ignore_errors=True)
         cmd = ["nasprune", "search", "--data", f"imagefolder:{data}", "--time-budget", str(minutes),
                "--seed", str(seed), "--results-dir", tmp, "--study", "bench", "--quiet", *extra]
         subprocess.run(cmd, check=True)
@@ -152,6 +157,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2, help="runs at once, each pinned to one core")
     parser.add_argument("--out", type=Path, default=HERE / "search_quality.jsonl")
     parser.add_argument("--table", action="store_true", help="only print the table of --out")
+    parser.add_argument("--keep", type=Path, help="keep each nasprune study under this folder (SET-METHOD-SEED)")
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "SET", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -171,6 +177,8 @@ def main() -> None:
         running: list[tuple[subprocess.Popen, int]] = []
         free = list(range(args.parallel))
         env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.parallel > 1 else dict(os.environ)
+        if args.keep:
+            env["SEARCH_QUALITY_KEEP"] = str(args.keep.resolve())
         while todo or running:
             while todo and free:
                 m, s, seed = todo.pop(0)

@@ -7,6 +7,11 @@ with trials that cost no more than it does (MFLOPs within ``tolerance``). A tria
 same epoch by most networks as cheap as itself is unlikely to end on the Pareto front, so it stops; the
 cheapest networks are never judged against expensive ones that learn faster per epoch.
 
+In a multi-objective study a trial is also stopped at a rung past the warm-up when a trial that costs no more
+than it was ahead at the same epoch by more than ``DOMINANCE_MARGIN``: it is dominated there, and the time it
+would take goes to new candidates (this is what lets a budgeted search see more of them than one that trains
+every candidate to the end).
+
 Two more reasons end a trial whatever it costs: it has not learned at all (validation accuracy at chance)
 by a rung past the warm-up while another trial has, and it would run past the search's time budget.
 """
@@ -26,10 +31,14 @@ from ..record import RETRAIN_OF  # a retrained winner was chosen already: rules 
 from .budget import Clock
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
-           "Deadline", "LEARNED_MARGIN", "OVERRUN", "chance_level"]
+           "Deadline", "LEARNED_MARGIN", "DOMINANCE_MARGIN", "WARMUP_SHARE", "OVERRUN", "chance_level"]
 
 #: validation accuracy within this many points of chance counts as "has not learned"
 LEARNED_MARGIN = 0.02
+#: a trial behind a trial as cheap as itself by more than this (validation accuracy, same epoch) is dominated
+DOMINANCE_MARGIN = 0.02
+#: the share of a trial's epochs judged as warm-up (the rise of the one-cycle schedule): slow starters are spared
+WARMUP_SHARE = 0.3
 #: how far past the end of a time budget's sampling phase a sampled trial may run, as a share of that phase
 OVERRUN = 0.2
 #: the largest share of a time budget's sampling phase one sampled trial may take (the planned epochs let the first
@@ -88,7 +97,7 @@ class RungRule:
                           val_acc: float) -> str | None:
         """Why a trial at chance has not merely started slowly: past the warm-up (30% of the epochs, the rise of
         the one-cycle schedule) another trial had clearly learned by the same epoch. None otherwise."""
-        if self.chance is None or epoch < 0.3 * self.epochs or val_acc > self.chance + LEARNED_MARGIN:
+        if self.chance is None or epoch < WARMUP_SHARE * self.epochs or val_acc > self.chance + LEARNED_MARGIN:
             return None
         best = max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number)
                     for t in _comparable(trials, number, epoch)), default=None)
@@ -96,6 +105,20 @@ class RungRule:
             return None  # nothing has learned yet: the data may be slow to start, not this network
         return (f"did not learn: val_acc {val_acc:.4f} at epoch {epoch} is chance ({self.chance:.4f}), while trial "
                 f"{best[1]} reached {best[0]:.4f}")
+
+    def dominated_by(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, val_acc: float,
+                     mflops: float) -> str | None:
+        """Why a trial is dominated past the warm-up: a trial that costs no more was ahead at the same epoch by
+        more than DOMINANCE_MARGIN. None otherwise."""
+        if epoch < WARMUP_SHARE * self.epochs:
+            return None
+        best = max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number, t.user_attrs["mflops"])
+                    for t in _comparable(trials, number, epoch)
+                    if t.user_attrs.get("mflops") is not None and t.user_attrs["mflops"] <= mflops), default=None)
+        if best is None or best[0] <= val_acc + DOMINANCE_MARGIN:
+            return None
+        return (f"dominated at epoch {epoch}: val_acc {val_acc:.4f}, while trial {best[1]} ({best[2]:.2f} MFLOPs, "
+                f"no more than its {mflops:.2f}) reached {best[0]:.4f}")
 
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | None:
         if epoch not in self.rungs or RETRAIN_OF in trial.user_attrs:
@@ -106,6 +129,10 @@ class RungRule:
         reason = self.learned_elsewhere(trials, trial.number, epoch, val_acc)
         if reason:
             return reason
+        if len(trial.study.directions) > 1:  # one objective: what a trial costs does not matter
+            reason = self.dominated_by(trials, trial.number, epoch, val_acc, mflops)
+            if reason:
+                return reason
         peers = self.peers(trials, trial.number, epoch, mflops)
         if len(peers) < self.min_peers or successive_halving_keeps(val_acc, peers, self.eta):
             return None

@@ -79,6 +79,29 @@ def test_a_trial_at_chance_stops_once_another_has_learned_whatever_it_costs():
     assert rule(cheap, 3, 0.2) is None  # above chance: learning, however slowly
 
 
+def test_a_trial_dominated_past_the_warm_up_stops_in_a_multi_objective_study():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(create_trial(values=[0.7, 2.0], user_attrs={"mflops": 2.0, "history": history([0.3, 0.5, 0.6])}))
+    rule = RungRule(epochs=10)  # rungs 1 and 3; the warm-up is the first 3 epochs' 30%
+    big = study.ask()
+    big.set_user_attr("mflops", 8.0)  # no other trial as expensive: successive halving alone never judges it
+    assert rule(big, 1, 0.2) is None  # inside the warm-up: a big network may start slowly
+    reason = rule(big, 3, 0.55)
+    assert reason.startswith("dominated at epoch 3") and "trial 0 (2.00 MFLOPs" in reason and "0.6000" in reason
+    assert rule(big, 3, 0.59) is None  # within DOMINANCE_MARGIN of the cheaper trial: not clearly behind
+    cheaper = study.ask()
+    cheaper.set_user_attr("mflops", 1.0)  # the more accurate trial costs more: no dominance
+    assert rule(cheaper, 3, 0.4) is None
+
+
+def test_one_objective_ignores_what_a_trial_costs():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(value=0.7, user_attrs={"mflops": 2.0, "history": history([0.3, 0.5, 0.6])}))
+    big = study.ask()
+    big.set_user_attr("mflops", 8.0)
+    assert RungRule(epochs=10)(big, 3, 0.5) is None
+
+
 def test_nothing_stops_for_not_learning_while_no_trial_has_learned():
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.add_trial(create_trial(values=[0.11, 1.0], user_attrs={"mflops": 1.0, "history": history([0.1, 0.1, 0.11])}))
