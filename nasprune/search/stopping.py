@@ -83,6 +83,14 @@ class RungRule:
     def rungs(self) -> tuple[int, ...]:
         return rung_epochs(self.epochs, self.eta, self.min_epoch)
 
+    @property
+    def judged(self) -> tuple[int, ...]:
+        """Epochs past the warm-up at which a trial is checked for not learning and for being dominated: the
+        first epoch past the warm-up (the rungs alone may have none there: 25 epochs give rungs 1 and 3) and the
+        later rungs, never the last epoch (stopping there saves nothing)."""
+        settled = max(1, math.ceil(WARMUP_SHARE * self.epochs))
+        return tuple(sorted({e for e in (*self.rungs, settled) if settled <= e < self.epochs}))
+
     def peers(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, mflops: float) -> list[float]:
         """Validation accuracies at ``epoch`` of other trials that reached it and cost at most
         ``tolerance * mflops``."""
@@ -121,18 +129,19 @@ class RungRule:
                 f"no more than its {mflops:.2f}) reached {best[0]:.4f}")
 
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | None:
-        if epoch not in self.rungs or RETRAIN_OF in trial.user_attrs:
+        if (epoch not in self.rungs and epoch not in self.judged) or RETRAIN_OF in trial.user_attrs:
             return None
         mflops = trial.user_attrs["mflops"]
         trials = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                                    TrialState.RUNNING))
-        reason = self.learned_elsewhere(trials, trial.number, epoch, val_acc)
-        if reason:
-            return reason
-        if len(trial.study.directions) > 1:  # one objective: what a trial costs does not matter
-            reason = self.dominated_by(trials, trial.number, epoch, val_acc, mflops)
+        if epoch in self.judged:
+            reason = self.learned_elsewhere(trials, trial.number, epoch, val_acc)
+            if reason is None and len(trial.study.directions) > 1:  # one objective: the cost does not matter
+                reason = self.dominated_by(trials, trial.number, epoch, val_acc, mflops)
             if reason:
                 return reason
+        if epoch not in self.rungs:
+            return None
         peers = self.peers(trials, trial.number, epoch, mflops)
         if len(peers) < self.min_peers or successive_halving_keeps(val_acc, peers, self.eta):
             return None

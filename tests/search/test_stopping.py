@@ -94,6 +94,20 @@ def test_a_trial_dominated_past_the_warm_up_stops_in_a_multi_objective_study():
     assert rule(cheaper, 3, 0.4) is None
 
 
+def test_dominance_is_judged_past_the_warm_up_even_where_no_rung_falls():
+    assert RungRule(epochs=25).rungs == (1, 3)  # both inside the warm-up (30% of 25 epochs)
+    assert RungRule(epochs=25).judged == (8,)
+    assert RungRule(epochs=27).judged == (9,)
+    assert RungRule(epochs=10).judged == (3,)
+    assert RungRule(epochs=2).judged == (1,)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(create_trial(values=[0.7, 2.0], user_attrs={"mflops": 2.0, "history": history([0.5] * 8)}))
+    big = study.ask()
+    big.set_user_attr("mflops", 8.0)
+    assert RungRule(epochs=25)(big, 7, 0.3) is None
+    assert RungRule(epochs=25)(big, 8, 0.3).startswith("dominated at epoch 8")
+
+
 def test_one_objective_ignores_what_a_trial_costs():
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(value=0.7, user_attrs={"mflops": 2.0, "history": history([0.3, 0.5, 0.6])}))
