@@ -7,13 +7,12 @@ with trials that cost no more than it does (MFLOPs within ``tolerance``). A tria
 same epoch by most networks as cheap as itself is unlikely to end on the Pareto front, so it stops; the
 cheapest networks are never judged against expensive ones that learn faster per epoch.
 
-In a multi-objective study a trial is also stopped at a rung past the warm-up when a trial that costs no more
-than it was ahead at the same epoch by more than ``DOMINANCE_MARGIN``: it is dominated there, and the time it
-would take goes to new candidates (this is what lets a budgeted search see more of them than one that trains
-every candidate to the end).
-
-Two more reasons end a trial whatever it costs: it has not learned at all (validation accuracy at chance)
-by a rung past the warm-up while another trial has, and it would run past the search's time budget.
+Past the warm-up (the first epoch after ``WARMUP_SHARE`` of them, and the later rungs) two more checks run. In a
+multi-objective study a trial is stopped when a trial that costs no more than it was ahead at the same epoch by
+more than ``DOMINANCE_MARGIN``: it is dominated there, and the time it would take goes to new candidates (this
+is what lets a budgeted search see more of them than one that trains every candidate to the end). And whatever
+it costs, a trial stops when it has not learned at all (validation accuracy at chance) while another trial has.
+The last reason is the search's time budget: a trial stops before an epoch that would end past it.
 """
 
 from __future__ import annotations
