@@ -79,10 +79,13 @@ def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.p
     if name == "rungs":
         rule = RungRule(epochs, chance=chance)
         rules.append(rule)
-        if not rule.rungs:
-            return optuna.pruners.NopPruner(), rules, f"rungs (none: {epochs} epochs are too few to judge early)"
-        rungs = ", ".join(map(str, rule.rungs))
-        return optuna.pruners.NopPruner(), rules, f"rungs (successive halving vs. cheaper trials at epochs {rungs})"
+        if not rule.rungs and not rule.judged:
+            return optuna.pruners.NopPruner(), rules, f"rungs (none: {epochs} epoch{' is' if epochs == 1 else 's are'} too few to judge early)"
+        parts = [f"successive halving vs. cheaper trials at epochs {', '.join(map(str, rule.rungs))}"] if rule.rungs else []
+        if rule.judged:
+            checks = "dominated or not learning" if config.multi_objective else "not learning"
+            parts.append(f"{checks} at epoch{'s' if len(rule.judged) > 1 else ''} {', '.join(map(str, rule.judged))}")
+        return optuna.pruners.NopPruner(), rules, f"rungs ({'; '.join(parts)})"
     return make_optuna_pruner(name, epochs), rules, name
 
 

@@ -162,3 +162,15 @@ def test_the_time_budget_stops_a_trial_before_an_epoch_that_would_end_too_late(m
 
 def test_chance_is_the_share_of_the_largest_class():
     assert chance_level(torch.tensor([0, 0, 0, 1, 2, 2])) == 0.5
+
+
+def test_the_search_header_says_what_early_stopping_judges_and_when():
+    from nasprune.search.config import SearchConfig
+    from nasprune.search.session import _pruning
+
+    _, _, ten = _pruning(SearchConfig(), 10, 0.1)
+    assert ten == "rungs (successive halving vs. cheaper trials at epochs 1, 3; dominated or not learning at epoch 3)"
+    _, rules, two = _pruning(SearchConfig(), 2, 0.1)
+    assert two == "rungs (dominated or not learning at epoch 1)" and rules  # no rung, yet judged past the warm-up
+    _, _, one = _pruning(SearchConfig(), 1, 0.1)
+    assert one == "rungs (none: 1 epoch is too few to judge early)"
