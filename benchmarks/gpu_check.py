@@ -45,6 +45,7 @@ from nasprune import ArchSpec, SearchConfig, StageSpec, TrainSpec, build_model, 
 from nasprune.data import DataOptions, DataSplits, load_data
 from nasprune.data.placement import place_data
 from nasprune.data.splits import Split
+from nasprune.errors import first_line
 from nasprune.events import Epoch, TrialEnd
 from nasprune.measure import measure_latency
 from nasprune.nn import BLOCKS
@@ -362,8 +363,7 @@ def main() -> int:
                 try:
                     new = check()
                 except Exception as exc:  # one broken check must not hide the others' figures
-                    new = [Row(name, "-", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                               False)]
+                    new = [Row(name, "-", first_line(exc), False)]
             rows += new
             print(f"[{name}: {time.perf_counter() - t0:.1f} s]\n{table(new)}", flush=True)
             write()

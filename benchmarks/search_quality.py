@@ -59,11 +59,10 @@ def resnet20_mflops(shape: tuple[int, int, int]) -> float:
     return count_macs(build_model(fixed_spec(load_space("resnet20"), shape[0], 10).arch), shape) / 1e6
 
 
-def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: dict) -> None:
-    keep = os.environ.get("SEARCH_QUALITY_KEEP")  # --keep: the studies stay there for a closer look
+def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: dict, keep: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        if keep:
-            tmp = str(Path(keep) / f"{out['set']}-{out['method']}-{seed}")
+        if keep:  # --keep: the study stays there for a closer look
+            tmp = str(keep / f"{out['set']}-{out['method']}-{seed}")
             shutil.rmtree(tmp, ignore_errors=True)
         cmd = ["nasprune", "search", "--data", f"imagefolder:{data}", "--time-budget", str(minutes),
                "--seed", str(seed), "--results-dir", tmp, "--study", "bench", "--quiet", *extra]
@@ -102,13 +101,13 @@ def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
     out["trials_finished"] = 1
 
 
-def one(method: str, data: Path, minutes: float, seed: int) -> dict:
+def one(method: str, data: Path, minutes: float, seed: int, keep: Path | None = None) -> dict:
     out: dict = {"set": data.name, "method": method, "seed": seed, "minutes": minutes}
     start = time.time()
     if method == "a":
-        run_nasprune(data, minutes, seed, [], out)
+        run_nasprune(data, minutes, seed, [], out, keep)
     elif method == "b":
-        run_nasprune(data, minutes, seed, ["--sampler", "random", "--pruner", "none"], out)
+        run_nasprune(data, minutes, seed, ["--sampler", "random", "--pruner", "none"], out, keep)
     elif method == "c":
         with tempfile.TemporaryDirectory() as tmp:
             result = Path(tmp) / "c.json"
@@ -162,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         method, name, seed = args.one
-        print(json.dumps(one(method, args.root / name, args.minutes, int(seed))))
+        print(json.dumps(one(method, args.root / name, args.minutes, int(seed), args.keep)))
         return
     if not args.table:
         from _env import machine
@@ -177,15 +176,13 @@ def main() -> None:
         running: list[tuple[subprocess.Popen, int]] = []
         free = list(range(args.parallel))
         env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.parallel > 1 else dict(os.environ)
-        if args.keep:
-            env["SEARCH_QUALITY_KEEP"] = str(args.keep.resolve())
         while todo or running:
             while todo and free:
                 m, s, seed = todo.pop(0)
                 core = free.pop(0)
                 pin = ["taskset", "-c", str(core % (os.cpu_count() or 1))] if args.parallel > 1 else []
                 cmd = [*pin, sys.executable, __file__, "--root", str(args.root), "--minutes", str(args.minutes),
-                       "--one", m, s, str(seed)]
+                       "--one", m, s, str(seed), *(["--keep", str(args.keep.resolve())] if args.keep else [])]
                 running.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env), core))
             time.sleep(2)
             for proc, core in list(running):

@@ -42,6 +42,7 @@ from ..record import (
     storage_lost_behind,
 )
 from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
+from ..text import plural
 from ..train import Runtime, resolve_runtime
 from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, retrain_specs
 from .config import SearchConfig
@@ -80,11 +81,15 @@ def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.p
         rule = RungRule(epochs, chance=chance)
         rules.append(rule)
         if not rule.rungs and not rule.judged:
-            return optuna.pruners.NopPruner(), rules, f"rungs (none: {epochs} epoch{' is' if epochs == 1 else 's are'} too few to judge early)"
-        parts = [f"successive halving vs. cheaper trials at epochs {', '.join(map(str, rule.rungs))}"] if rule.rungs else []
+            too_few = f"{plural(epochs, 'epoch')} {'is' if epochs == 1 else 'are'} too few"
+            return optuna.pruners.NopPruner(), rules, f"rungs (none: {too_few} to judge early)"
+        parts = []
+        if rule.rungs:
+            parts.append(f"successive halving vs. cheaper trials at epochs {', '.join(map(str, rule.rungs))}")
         if rule.judged:
             checks = "dominated or not learning" if config.multi_objective else "not learning"
-            parts.append(f"{checks} at epoch{'s' if len(rule.judged) > 1 else ''} {', '.join(map(str, rule.judged))}")
+            epochs_word = "epochs" if len(rule.judged) > 1 else "epoch"
+            parts.append(f"{checks} at {epochs_word} {', '.join(map(str, rule.judged))}")
         return optuna.pruners.NopPruner(), rules, f"rungs ({'; '.join(parts)})"
     return make_optuna_pruner(name, epochs), rules, name
 

@@ -93,21 +93,16 @@ class RungRule:
     def peers(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, mflops: float) -> list[float]:
         """Validation accuracies at ``epoch`` of other trials that reached it and cost at most
         ``tolerance * mflops``."""
-        values = []
-        for t in _comparable(trials, number, epoch):
-            cost = t.user_attrs.get("mflops")
-            if cost is not None and cost <= mflops * self.tolerance:
-                values.append(t.user_attrs["history"][epoch - 1]["val_acc"])
-        return values
+        return [t.user_attrs["history"][epoch - 1]["val_acc"] for t in _comparable(trials, number, epoch)
+                if _mflops(t) <= mflops * self.tolerance]
 
     def learned_elsewhere(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int,
                           val_acc: float) -> str | None:
-        """Why a trial at chance has not merely started slowly: past the warm-up (30% of the epochs, the rise of
-        the one-cycle schedule) another trial had clearly learned by the same epoch. None otherwise."""
-        if self.chance is None or epoch < WARMUP_SHARE * self.epochs or val_acc > self.chance + LEARNED_MARGIN:
+        """Why a trial at chance has not merely started slowly: another trial had clearly learned by the same epoch
+        (asked only at the epochs :attr:`judged`, past the warm-up). None otherwise."""
+        if self.chance is None or val_acc > self.chance + LEARNED_MARGIN:
             return None
-        best = max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number)
-                    for t in _comparable(trials, number, epoch)), default=None)
+        best = _leader(trials, number, epoch)
         if best is None or best[0] <= self.chance + 2 * LEARNED_MARGIN:
             return None  # nothing has learned yet: the data may be slow to start, not this network
         return (f"did not learn: val_acc {val_acc:.4f} at epoch {epoch} is chance ({self.chance:.4f}), while trial "
@@ -115,13 +110,9 @@ class RungRule:
 
     def dominated_by(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, val_acc: float,
                      mflops: float) -> str | None:
-        """Why a trial is dominated past the warm-up: a trial that costs no more was ahead at the same epoch by
-        more than DOMINANCE_MARGIN. None otherwise."""
-        if epoch < WARMUP_SHARE * self.epochs:
-            return None
-        best = max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number, t.user_attrs["mflops"])
-                    for t in _comparable(trials, number, epoch)
-                    if t.user_attrs.get("mflops") is not None and t.user_attrs["mflops"] <= mflops), default=None)
+        """Why a trial is dominated: a trial that costs no more was ahead at the same epoch by more than
+        DOMINANCE_MARGIN (asked only at the epochs :attr:`judged`). None otherwise."""
+        best = _leader(trials, number, epoch, max_mflops=mflops)
         if best is None or best[0] <= val_acc + DOMINANCE_MARGIN:
             return None
         return (f"dominated at epoch {epoch}: val_acc {val_acc:.4f}, while trial {best[1]} ({best[2]:.2f} MFLOPs, "
@@ -147,6 +138,20 @@ class RungRule:
         better = sum(p > val_acc for p in peers)
         return (f"rung at epoch {epoch}: val_acc {val_acc:.4f} beaten by {better} of {len(peers)} trials "
                 f"at <= {self.tolerance:g}x its MFLOPs (keeps the top 1/{self.eta})")
+
+
+def _leader(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int,
+            max_mflops: float = math.inf) -> tuple[float, int, float] | None:
+    """(validation accuracy at ``epoch``, number, MFLOPs) of the most accurate other trial there that costs at
+    most ``max_mflops``; None if there is none."""
+    return max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number, _mflops(t))
+                for t in _comparable(trials, number, epoch) if _mflops(t) <= max_mflops), default=None)
+
+
+def _mflops(t: optuna.trial.FrozenTrial) -> float:
+    """A trial's MFLOPs; infinite where it recorded none (it is then nobody's cheaper peer)."""
+    cost = t.user_attrs.get("mflops")
+    return math.inf if cost is None else cost
 
 
 def _comparable(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int) -> list[optuna.trial.FrozenTrial]:
