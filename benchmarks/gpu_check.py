@@ -74,6 +74,10 @@ training: {epochs: 1, batch_size: 64, lr: 0.05}
 """
 
 
+#: the checks, in the order they run (``--only`` names some of them)
+CHECKS = ("capture", "throughput", "streamed", "latency", "workers", "first trial", "pruned")
+
+
 @dataclass
 class Row:
     check: str
@@ -328,9 +332,12 @@ def main() -> int:
                         "after every check)")
     parser.add_argument("--deadline", type=float, default=0.0, help="seconds after which the checks not yet started "
                         "are skipped (0: none)")
-    parser.add_argument("--only", help="comma-separated checks to run: capture, throughput, streamed, latency, "
-                        "workers, first trial, pruned (default: all)")
+    parser.add_argument("--only", help=f"comma-separated checks to run: {', '.join(CHECKS)} (default: all)")
     args = parser.parse_args()
+    only = args.only.split(",") if args.only else list(CHECKS)
+    unknown = [name for name in only if name not in CHECKS]
+    if unknown:
+        parser.error(f"--only: no check named {', '.join(map(repr, unknown))}; valid: {', '.join(CHECKS)}")
     if not args.dry_run and not torch.cuda.is_available():
         parser.error("no GPU here; --dry-run walks the same code on the CPU")
     dry, device = args.dry_run, "cpu" if args.dry_run else "cuda"
@@ -354,7 +361,7 @@ def main() -> int:
                             ("workers", lambda: check_workers(sizes, dry)),
                             ("first trial", lambda: check_first_trial(args.data, dry, scratch)),
                             ("pruned", lambda: check_pruned_capture(device, sizes, dry))):
-            if args.only and name not in args.only.split(","):
+            if name not in only:
                 continue
             t0 = time.perf_counter()
             if args.deadline and t0 - start > args.deadline:
