@@ -34,23 +34,35 @@ def state_label(t: optuna.trial.FrozenTrial) -> str:
     return LABELS[t.state]
 
 
+def _recorded(t: optuna.trial.FrozenTrial) -> str | None:
+    """The outcome the trial recorded itself, in today's words."""
+    recorded = t.user_attrs.get("outcome")
+    return _OLD_WORDS.get(str(recorded), str(recorded)) if recorded else None
+
+
+def _cut_short(t: optuna.trial.FrozenTrial) -> bool:
+    """A signal came between the objective's last word (complete, stopped) and Optuna's record of that state:
+    the trial failed although it says how it ended."""
+    return t.state == TrialState.FAIL and _recorded(t) in ("complete", "stopped")
+
+
 def outcome_of(t: optuna.trial.FrozenTrial) -> str:
     """How a trial ended: one of OUTCOMES, or running / waiting. A failed trial that recorded nothing lost its
     worker before it could (a heartbeat timeout)."""
-    recorded = t.user_attrs.get("outcome")
-    if recorded == "complete" and t.state == TrialState.FAIL:
-        return "interrupted"  # a signal between the objective's last word and Optuna's record of the result
+    if _cut_short(t):
+        return "interrupted"
+    recorded = _recorded(t)
     if recorded:
-        return _OLD_WORDS.get(str(recorded), str(recorded))
+        return recorded
     return "worker died" if t.state == TrialState.FAIL else LABELS[t.state]
 
 
 def reason_of(t: optuna.trial.FrozenTrial) -> str:
     """Why a trial did not complete (empty for a completed one)."""
+    if _cut_short(t):
+        return "interrupted while its result was being recorded"
     if t.user_attrs.get("reason"):
         return str(t.user_attrs["reason"])
-    if t.state == TrialState.FAIL and t.user_attrs.get("outcome") == "complete":
-        return "interrupted while its result was being recorded"
     if t.state == TrialState.FAIL and "outcome" not in t.user_attrs:
         return "its worker stopped sending heartbeats (process killed or machine lost)"
     return ""

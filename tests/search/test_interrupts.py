@@ -155,12 +155,14 @@ def test_a_password_in_the_storage_url_is_never_printed_or_written(tmp_path, tin
     assert name in listed.stdout and secret not in listed.stdout + listed.stderr
 
 
-def test_a_trial_interrupted_while_its_result_was_recorded_reads_as_interrupted_and_runs_again():
+@pytest.mark.parametrize("said", ["complete", "stopped", "pruned"])  # "pruned": a stopped trial's older word
+def test_a_trial_interrupted_while_its_result_was_recorded_reads_as_interrupted_and_runs_again(said):
     # seen as a user: Ctrl-C on a piped search landed after the trial said "complete" but before Optuna stored its
-    # values; the trial read "complete" in a FAIL state, was not queued again, and its folder was removed
+    # values; the trial read "complete" in a FAIL state, was not queued again, and its folder was removed. The same
+    # after "stopped" (seen later): `nasprune studies` counted it stopped while the search said it was not finished
     from nasprune.record import counts_by_outcome, reason_of
 
-    study = _study_with(_finished("complete", TrialState.FAIL))
+    study = _study_with(_finished(said, TrialState.FAIL, reason="rung at epoch 1: ..."))
     t = study.trials[0]
     assert outcome_of(t) == "interrupted" and "being recorded" in reason_of(t)
     assert counts_by_outcome(study)["finished"] == 0
