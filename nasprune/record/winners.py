@@ -14,9 +14,9 @@ from ..checkpoint import load_model
 from ..data import DataSplits, Normalizer
 from ..errors import CheckpointError
 from ..train import Runtime, evaluate
-from .outcomes import BASELINE_ATTR, RETRAIN_OF, is_search_trial
+from .outcomes import BASELINE_ATTR, RETRAIN_OF, START_ATTR, is_search_trial
 
-__all__ = ["pareto_front", "pareto_winners", "winner_row", "evaluate_on_test"]
+__all__ = ["pareto_front", "pareto_winners", "reference_trials", "winner_row", "evaluate_on_test"]
 
 T = TypeVar("T")
 
@@ -30,17 +30,28 @@ def pareto_front(items: Sequence[T], objectives: Callable[[T], Sequence[float]])
                        for _, other in scored)]
 
 
+def _feasible(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete search trials within every budget."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if is_search_trial(t) and all(v <= 0 for v in t.constraints.values())]
+
+
 def pareto_winners(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The feasible Pareto front of the search's trials (a multi-objective study), or its best trial (a
     single-objective one); most accurate first, then cheapest. Pruned models that ``nasprune prune`` linked to
     the study are not search trials: they neither enter the front nor push their own source out of it (Optuna's
     ``best_trials`` would count them)."""
     signs = [1 if d == StudyDirection.MAXIMIZE else -1 for d in study.directions]
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if is_search_trial(t) and all(v <= 0 for v in t.constraints.values())]
+    trials = _feasible(study)
     front = pareto_front(trials, lambda t: [s * v for s, v in zip(signs, t.values, strict=True)])
     front.sort(key=lambda t: (-signs[0] * t.values[0], t.user_attrs.get("mflops", 0.0)))
     return front if len(signs) > 1 else front[:1]
+
+
+def reference_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The feasible complete trials of the networks the search was told to try: the space's start candidates
+    and the ``--baseline`` presets, whether or not they are on the front (what a user compares the winners with)."""
+    return [t for t in _feasible(study) if START_ATTR in t.user_attrs or BASELINE_ATTR in t.user_attrs]
 
 
 def winner_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:

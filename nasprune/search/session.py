@@ -37,6 +37,7 @@ from ..record import (
     pareto_winners,
     record_finished,
     recover_dead_trials,
+    reference_trials,
     remove_unfinished_folders,
     requeue_interrupted,
     storage_lost_behind,
@@ -315,7 +316,7 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
                 return
             time.sleep(WAIT_SECONDS)  # another worker's retraining (or the first worker's planning) is under way
             continue
-        plans = retrain_specs(pareto_winners(study), study, s.epochs, clock)
+        plans = retrain_specs(pareto_winners(study), reference_trials(study), study, s.epochs, clock)
         if not plans:
             break
         for source, spec in plans:

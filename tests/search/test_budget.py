@@ -10,10 +10,10 @@ from optuna.trial import create_trial
 from nasprune import SearchConfig, search
 from nasprune.record import RETRAIN_OF
 from nasprune.search.budget import (
+    FINALISTS,
     MAX_EPOCH_FACTOR,
     MIN_EPOCHS,
     RETRAIN_FACTOR,
-    RETRAIN_SHARES,
     Clock,
     plan_epochs,
     retrain_specs,
@@ -30,19 +30,30 @@ def winner(number, acc, mflops, per_epoch, epochs=4):
     return t
 
 
-def test_the_most_accurate_winner_gets_the_largest_share_and_unused_shares_pass_on(monkeypatch):
+def test_finalists_get_equal_time_cheapest_first_and_unused_time_passes_on(monkeypatch):
     monkeypatch.setattr("time.time", lambda: 0.0)
     clock = Clock(start=-50.0, seconds=1000.0 / 0.97 + 50 / 0.97)  # 1000 s of training left at t = 0
     study = optuna.create_study(directions=["maximize", "minimize"])
     winners = [winner(1, 0.9, 10.0, per_epoch=10.0), winner(2, 0.8, 1.0, per_epoch=1.0),
                winner(3, 0.7, 0.5, per_epoch=100.0)]
-    plans = dict(retrain_specs(winners, study, epochs=8, clock=clock))
+    plans = retrain_specs(winners, [], study, epochs=8, clock=clock)
     left = 0.9 * 1000
-    assert plans[1].train.epochs == int(RETRAIN_SHARES[0] * left / 10)  # 54 epochs of 10 s
-    assert plans[2].train.epochs == RETRAIN_FACTOR * 8  # capped: 80 epochs of a 1-s network
-    assert 3 not in plans  # its share (plus what trial 2 left) buys fewer than its first 8 epochs
-    alone = dict(retrain_specs([winner(7, 0.9, 10.0, per_epoch=15.0)], study, epochs=8, clock=clock))
-    assert alone[7].train.epochs == int(left / 15)  # the only winner gets all the time left (60 epochs)
+    assert [n for n, _ in plans] == [2, 1]  # cheapest first; trial 3 gets too little for more than 8 epochs
+    assert plans[0][1].train.epochs == RETRAIN_FACTOR * 8  # capped: 80 epochs of a 1-s network (80 of its 300 s)
+    assert plans[1][1].train.epochs == int((2 * left / 3 - 80) / 10)  # its 300 s and the 220 s trial 2 left: 52
+    alone = dict(retrain_specs([winner(7, 0.9, 10.0, per_epoch=15.0)], [], study, epochs=8, clock=clock))
+    assert alone[7].train.epochs == int(left / 15)  # the only finalist gets all the time left (60 epochs)
+
+
+def test_the_reference_networks_join_the_most_accurate_winners(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 0.0)
+    clock = Clock(start=0.0, seconds=10_000.0)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    winners = [winner(n, 0.9 - n / 100, 10.0 - n, per_epoch=1.0) for n in range(FINALISTS + 2)]
+    start = winner(20, 0.5, 50.0, per_epoch=1.0)  # not on the front: led by cheaper winners after a short run
+    plans = dict(retrain_specs(winners, [start, winners[0]], study, epochs=4, clock=clock))
+    assert sorted(plans) == [*range(FINALISTS), 20]  # the most accurate winners, and the start candidate once
+    assert len({spec.train.epochs for spec in plans.values()}) == 1  # equal time, equal cost: equal epochs
 
 
 def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch):
@@ -52,7 +63,7 @@ def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch)
     study.add_trial(create_trial(values=[0.95, 10.0], user_attrs={RETRAIN_OF: 1}))
     retrained = winner(5, 0.99, 10.0, 1.0)
     retrained.user_attrs[RETRAIN_OF] = 2
-    assert retrain_specs([winner(1, 0.9, 10.0, 1.0), retrained], study, epochs=4, clock=clock) == []
+    assert retrain_specs([winner(1, 0.9, 10.0, 1.0), retrained], [retrained], study, epochs=4, clock=clock) == []
 
 
 def test_planned_epochs_stay_between_the_bounds(digits):
