@@ -13,7 +13,7 @@ from ..events import Note, OnEvent, emit
 from ..measure import measure_latency
 from ..record import counts_by_outcome, evaluate_on_test, finished_count, pareto_winners, winner_row
 from ..space import space_hash
-from .budget import Clock
+from .budget import FINALISTS, Clock
 from .config import SearchConfig, SearchResult
 from .session import Session, optimize, setup
 from .workers import plan_devices, run_workers
@@ -66,8 +66,8 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
         f"({s.epochs_text}), objectives {' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
     if clock is not None:
         say(f"  time budget {config.time_budget:g} min: new candidates until "
-                       f"{_minutes(clock.explore_end - clock.start)}, then the winners train again from scratch with "
-                       f"as many epochs as the rest of the budget allows")
+                       f"{_minutes(clock.explore_end - clock.start)}, then the {FINALISTS} most accurate winners and the "
+                       f"start candidates train again from scratch, each for an equal share of the rest")
     if s.recorded:
         say(f"  trial{'s' if len(s.recorded) > 1 else ''} {', '.join(map(str, s.recorded))} had finished when "
             f"{'their' if len(s.recorded) > 1 else 'its'} worker stopped: recorded as complete from the saved model")
