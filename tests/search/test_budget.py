@@ -34,9 +34,9 @@ def test_finalists_get_equal_time_cheapest_first_and_unused_time_passes_on(monke
     monkeypatch.setattr("time.time", lambda: 0.0)
     clock = Clock(start=-50.0, seconds=1000.0 / 0.97 + 50 / 0.97)  # 1000 s of training left at t = 0
     study = optuna.create_study(directions=["maximize", "minimize"])
-    winners = [winner(1, 0.9, 10.0, per_epoch=10.0), winner(2, 0.8, 1.0, per_epoch=1.0),
-               winner(3, 0.7, 0.5, per_epoch=100.0)]
-    plans = retrain_specs(winners, [], study, epochs=8, clock=clock)
+    winners = [winner(1, 0.9, 10.0, per_epoch=10.0), winner(2, 0.8, 1.0, per_epoch=1.0)]
+    start = winner(3, 0.7, 50.0, per_epoch=100.0)
+    plans = retrain_specs(winners, [start], study, epochs=8, clock=clock)  # three finalists, 300 s each
     left = 0.9 * 1000
     assert [n for n, _ in plans] == [2, 1]  # cheapest first; trial 3 gets too little for more than 8 epochs
     assert plans[0][1].train.epochs == RETRAIN_FACTOR * 8  # capped: 80 epochs of a 1-s network (80 of its 300 s)
