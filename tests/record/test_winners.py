@@ -5,7 +5,15 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from nasprune import StudyError
-from nasprune.record import PRUNED_FROM, pareto_front, pareto_winners, pick_trial
+from nasprune.record import (
+    BASELINE_ATTR,
+    PRUNED_FROM,
+    START_ATTR,
+    pareto_front,
+    pareto_winners,
+    pick_trial,
+    reference_trials,
+)
 
 
 def test_pareto_front_keeps_what_nothing_dominates():
@@ -28,6 +36,16 @@ def test_winners_leave_out_pruned_models_and_infeasible_trials():
                        ([0.80, 1.0], {"mflops": 1.0}, TrialState.COMPLETE),
                        (None, {"mflops": 0.5}, TrialState.PRUNED))
     assert [t.number for t in pareto_winners(study)] == [0, 2]
+
+
+def test_reference_trials_are_the_finished_start_candidates_and_baselines_on_the_front_or_not():
+    study = study_with(([0.90, 1.0], {"mflops": 1.0}, TrialState.COMPLETE),
+                       ([0.80, 5.0], {"mflops": 5.0, START_ATTR: 0}, TrialState.COMPLETE),  # dominated by 0
+                       ([0.95, 9.0], {"mflops": 9.0, BASELINE_ATTR: "resnet20"}, TrialState.COMPLETE),
+                       (None, {"mflops": 2.0, START_ATTR: 1}, TrialState.PRUNED))  # stopped: not a reference
+    study.add_trial(create_trial(values=[0.99, 3.0], user_attrs={"mflops": 3.0, START_ATTR: 2},
+                                 system_attrs={"constraints": [1.0]}))  # over a budget
+    assert [t.number for t in reference_trials(study)] == [1, 2]
 
 
 def test_picking_a_trial_names_what_can_be_picked():
