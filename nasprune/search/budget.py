@@ -122,10 +122,10 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
 
     def fresh(t: optuna.trial.FrozenTrial) -> bool:
         return (t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
-                and _seconds_per_epoch(t) is not None)
+                and bool(_seconds_per_epoch(t)))  # a run with no timed epoch cannot be planned
 
-    finalists = {t.number: t for t in [*[t for t in sorted(winners, key=lambda t: -t.values[0]) if fresh(t)][:FINALISTS],
-                                       *filter(fresh, references)]}
+    best = [t for t in sorted(winners, key=lambda t: -t.values[0]) if fresh(t)][:FINALISTS]
+    finalists = {t.number: t for t in [*best, *filter(fresh, references)]}  # a start candidate may be a winner too
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
     plans, carried = [], 0.0
     for t in sorted(finalists.values(), key=_seconds_per_epoch):
