@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Sequence
 
 from ..checkpoint import load_model, write_json
 from ..data.placement import choose_placement, place_data
@@ -65,9 +66,10 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
     say(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial "
         f"({s.epochs_text}), objectives {' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
     if clock is not None:
+        retrained = finalists_text(len(s.space.start_with), config.baselines)
         say(f"  time budget {config.time_budget:g} min: new candidates until "
-                       f"{_minutes(clock.explore_end - clock.start)}, then the {FINALISTS} most accurate winners and the "
-                       f"start candidates train again from scratch, each for an equal share of the rest")
+            f"{_minutes(clock.explore_end - clock.start)}, then {retrained} train again from scratch, each for an "
+            f"equal share of the rest")
     if s.recorded:
         say(f"  trial{'s' if len(s.recorded) > 1 else ''} {', '.join(map(str, s.recorded))} had finished when "
             f"{'their' if len(s.recorded) > 1 else 'its'} worker stopped: recorded as complete from the saved model")
@@ -87,6 +89,17 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
             f"run the same command to resume")
         raise
     return _finish(s)
+
+
+def finalists_text(start_candidates: int, baselines: Sequence[str]) -> str:
+    """Who a budgeted search retrains, in words: the winners, and the networks it was told to try (see
+    :func:`nasprune.search.budget.retrain_specs`) where the space or the command names any."""
+    parts = [f"the {FINALISTS} most accurate winners"]
+    if start_candidates:
+        parts.append(f"the start candidate{'s' if start_candidates > 1 else ''}")
+    if baselines:
+        parts.append(f"the baseline{'s' if len(baselines) > 1 else ''} {', '.join(baselines)}")
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _minutes(seconds: float) -> str:

@@ -18,6 +18,7 @@ from nasprune.search.budget import (
     plan_epochs,
     retrain_specs,
 )
+from nasprune.search.run import finalists_text
 from nasprune.space import candidates, fit_space, load_space
 from nasprune.train import resolve_runtime
 
@@ -54,6 +55,13 @@ def test_the_reference_networks_join_the_most_accurate_winners(monkeypatch):
     plans = dict(retrain_specs(winners, [start, winners[0]], study, epochs=4, clock=clock))
     assert sorted(plans) == [*range(FINALISTS), 20]  # the most accurate winners, and the start candidate once
     assert len({spec.train.epochs for spec in plans.values()}) == 1  # equal time, equal cost: equal epochs
+
+
+def test_the_search_header_names_the_networks_it_retrains():
+    assert finalists_text(0, ()) == f"the {FINALISTS} most accurate winners"  # a user's space without start_with
+    assert finalists_text(1, ()) == f"the {FINALISTS} most accurate winners and the start candidate"
+    assert (finalists_text(2, ("resnet20", "mobile")) ==
+            f"the {FINALISTS} most accurate winners, the start candidates and the baselines resnet20, mobile")
 
 
 def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch):
