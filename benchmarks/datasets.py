@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--cifar", type=Path, required=True, help="CIFAR-10 as an image folder (train/, test/)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/nasprune-bench"))
     parser.add_argument("--train-per-class", type=int, default=500)
-    parser.add_argument("--test-per-class", type=int, default=200)
+    parser.add_argument("--test-per-class", type=int, default=1000, help="1000: the whole CIFAR-10 test split")
     args = parser.parse_args()
     make_cifar(args.cifar, args.out, args.train_per_class, args.test_per_class)
     make_digits28(args.out)

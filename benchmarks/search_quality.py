@@ -121,6 +121,32 @@ def one(method: str, data: Path, minutes: float, seed: int, keep: Path | None = 
     return out
 
 
+def retest(kept: Path, root: Path, minutes: float) -> dict:
+    """A kept nasprune study (``--keep``'s SET-METHOD-SEED folder) as a benchmark row, its winners evaluated again
+    on ``root``'s test split of the same set. The search never sees the test split, so a larger test split of the
+    same images gives the row the run would have given with it, with less of the test sample's noise."""
+    from nasprune.data import load_data
+    from nasprune.data.placement import place_data
+    from nasprune.record import evaluate_on_test
+    from nasprune.train import resolve_runtime
+
+    name, method, seed = kept.name.rsplit("-", 2)
+    summary = json.loads((kept / "bench" / "summary.json").read_text())
+    rows = [{**w, "test_accuracy": None} for w in summary["winners"]]
+    runtime = resolve_runtime("auto")
+    data = load_data(f"imagefolder:{root / name}", seed=int(seed))
+    seen = summary["data"].replace(f"/ {summary['data'].split(' / ')[2].split()[0]} test", f"/ {len(data.test)} test")
+    if seen != data.describe():  # the same training and validation images, split by the same seed
+        raise SystemExit(f"{kept}: the study saw {summary['data']!r}, {root / name} gives {data.describe()!r}")
+    problems = evaluate_on_test(rows, place_data(data, runtime.device, "auto"), runtime)
+    if problems:
+        raise SystemExit(f"{kept}: {'; '.join(problems)}")
+    return {"set": name, "method": method, "seed": int(seed), "minutes": minutes, "retest_of": str(kept),
+            "test_images": len(data.test), "trials_finished": summary["trials"]["complete"] + summary["trials"]["stopped"],
+            "front": [{"test_accuracy": r["test_accuracy"], "mflops": r["mflops"], "arch": r["arch"],
+                       "val_accuracy": r["val_accuracy"]} for r in rows]}
+
+
 def table(rows: list[dict], root: Path) -> str:
     """Per data set and method: median (and each seed's) best test accuracy, hypervolume, trials finished."""
     from nasprune.data import load_data
@@ -157,13 +183,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "search_quality.jsonl")
     parser.add_argument("--table", action="store_true", help="only print the table of --out")
     parser.add_argument("--keep", type=Path, help="keep each nasprune study under this folder (SET-METHOD-SEED)")
+    parser.add_argument("--retest", type=Path, nargs="+", metavar="KEPT",
+                        help="evaluate the winners of kept studies (--keep's folders) again on --root's test split "
+                             "and append them to --out, instead of running searches")
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "SET", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         method, name, seed = args.one
         print(json.dumps(one(method, args.root / name, args.minutes, int(seed), args.keep)))
         return
-    if not args.table:
+    if args.retest:
+        for kept in args.retest:
+            row = retest(kept, args.root, args.minutes)
+            with args.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+    elif not args.table:
         from _env import machine
 
         print(machine(), flush=True)
