@@ -4,7 +4,8 @@
 
 writes, each as an image folder (``train/<class>/``, ``test/<class>/``; the search splits validation off train):
 
-- ``cifar-c32``: CIFAR-10 in colour at 32x32 (the JPEG copy in ../shared/data, subsampled per class);
+- ``cifar-c32``: CIFAR-10 in colour at 32x32 (the JPEG copy in ../shared/data: 500 training images per class,
+  and its whole test split, 1,000 per class, by default);
 - ``cifar-g32``: the same images in grayscale (1 channel);
 - ``cifar-c16``: the same images downsampled to 16x16 (box filter), colour;
 - ``digits28``: scikit-learn's 8x8 digits (bundled, no download) drawn at 28x28 with a random rotation,

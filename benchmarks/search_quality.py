@@ -19,6 +19,8 @@ set: chance accuracy (0.1) and twice ResNet-20's MFLOPs at that input; it is nor
 Runs go two at a time by default, each pinned to one core with one thread (``--parallel 1`` for one run on
 every core); results are appended to ``--out`` as JSON lines, so an interrupted benchmark resumes where it
 stopped, and the table is printed from that file (``--table`` prints it without running anything).
+``--retest KEPT...`` runs no search: it evaluates the winners of studies kept with ``--keep`` again on ``--root``'s
+test split (the same training images, another test split) and appends them as rows.
 """
 
 from __future__ import annotations
