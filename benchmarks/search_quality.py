@@ -88,10 +88,11 @@ def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
     runtime = resolve_runtime("auto")
     spec = fixed_spec(load_space("resnet20"), splits.input_shape[0], splits.num_classes)
     recipe = spec.train.replace(batch_size=128, lr=0.1)
-    torch.manual_seed(seed)
-    t0 = time.time()
-    train(build_model(spec.arch), splits, recipe.replace(epochs=1), runtime, seed=seed)
-    per_epoch = time.time() - t0
+    for _ in range(2):  # the second epoch is timed: the first pays for start-up and ran 1.5x slower
+        torch.manual_seed(seed)
+        t0 = time.time()
+        train(build_model(spec.arch), splits, recipe.replace(epochs=1), runtime, seed=seed)
+        per_epoch = time.time() - t0
     epochs = max(1, int((60 * minutes - (time.time() - start)) * 0.97 / per_epoch))
     torch.manual_seed(seed)
     model = build_model(spec.arch)
@@ -100,6 +101,7 @@ def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
     test = evaluate(model, splits.test, normalize, runtime)[1]
     out["front"] = [{"test_accuracy": test, "mflops": resnet20_mflops(splits.input_shape), "arch": "resnet20",
                      "epochs": epochs}]
+    out["train_seconds"] = round(time.time() - start, 1)
     out["trials_finished"] = 1
 
 
