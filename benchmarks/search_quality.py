@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -69,10 +70,14 @@ def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: d
         cmd = ["nasprune", "search", "--data", f"imagefolder:{data}", "--time-budget", str(minutes),
                "--seed", str(seed), "--results-dir", tmp, "--study", "bench", "--quiet", *extra]
         subprocess.run(cmd, check=True)
-        summary = json.loads((Path(tmp) / "bench" / "summary.json").read_text())
-    out["front"] = [{"test_accuracy": w["test_accuracy"], "mflops": w["mflops"], "arch": w["arch"],
-                     "val_accuracy": w["val_accuracy"]} for w in summary["winners"]]
-    out["trials_finished"] = summary["trials"]["complete"] + summary["trials"]["stopped"]
+        out.update(_summary_row(json.loads((Path(tmp) / "bench" / "summary.json").read_text())))
+
+
+def _summary_row(summary: dict) -> dict:
+    """A nasprune run's front and trials finished, from its ``summary.json``."""
+    return {"front": [{"test_accuracy": w["test_accuracy"], "mflops": w["mflops"], "arch": w["arch"],
+                       "val_accuracy": w["val_accuracy"]} for w in summary["winners"]],
+            "trials_finished": summary["trials"]["complete"] + summary["trials"]["stopped"]}
 
 
 def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
@@ -136,19 +141,20 @@ def retest(kept: Path, root: Path, minutes: float) -> dict:
 
     name, method, seed = kept.name.rsplit("-", 2)
     summary = json.loads((kept / "bench" / "summary.json").read_text())
-    rows = [{**w, "test_accuracy": None} for w in summary["winners"]]
+    summary["winners"] = [{**w, "test_accuracy": None} for w in summary["winners"]]
     runtime = resolve_runtime("auto")
     data = load_data(f"imagefolder:{root / name}", seed=int(seed))
-    seen = summary["data"].replace(f"/ {summary['data'].split(' / ')[2].split()[0]} test", f"/ {len(data.test)} test")
-    if seen != data.describe():  # the same training and validation images, split by the same seed
+
+    def split(described: str) -> str:  # what the study's data says, but for the size of its test split
+        return re.sub(r"\d+ test images", "N test images", described)
+
+    if split(summary["data"]) != split(data.describe()):  # the same training and validation images and seed
         raise SystemExit(f"{kept}: the study saw {summary['data']!r}, {root / name} gives {data.describe()!r}")
-    problems = evaluate_on_test(rows, place_data(data, runtime.device, "auto"), runtime)
+    problems = evaluate_on_test(summary["winners"], place_data(data, runtime.device, "auto"), runtime)
     if problems:
         raise SystemExit(f"{kept}: {'; '.join(problems)}")
     return {"set": name, "method": method, "seed": int(seed), "minutes": minutes, "retest_of": str(kept),
-            "test_images": len(data.test), "trials_finished": summary["trials"]["complete"] + summary["trials"]["stopped"],
-            "front": [{"test_accuracy": r["test_accuracy"], "mflops": r["mflops"], "arch": r["arch"],
-                       "val_accuracy": r["val_accuracy"]} for r in rows]}
+            "test_images": len(data.test), **_summary_row(summary)}
 
 
 def table(rows: list[dict], root: Path) -> str:
