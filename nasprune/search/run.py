@@ -94,7 +94,7 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
 def finalists_text(start_candidates: int, baselines: Sequence[str]) -> str:
     """Who a budgeted search retrains, in words: the winners, and the networks it was told to try (see
     :func:`nasprune.search.budget.retrain_specs`) where the space or the command names any."""
-    parts = [f"the {FINALISTS} most accurate winners"]
+    parts = ["the most accurate winner" if FINALISTS == 1 else f"the {FINALISTS} most accurate winners"]
     if start_candidates:
         parts.append(f"the start candidate{'s' if start_candidates > 1 else ''}")
     if baselines:
