@@ -119,16 +119,21 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
     """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and
     the ``references`` (start candidates, baselines), cheapest first, each with the epochs an equal share of the
     time left buys (see the module docstring). A finalist that would gain no epoch over its first run, or that
-    was retrained already, is left out and passes its share on."""
+    was retrained already, is left out and passes its share on; a winner that could not gain an epoch even from
+    all the time left is passed over for the next most accurate one (at the end of a budget, a cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fresh(t: optuna.trial.FrozenTrial) -> bool:
         return (t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
                 and bool(_seconds_per_epoch(t)))  # a run with no timed epoch cannot be planned
 
-    best = [t for t in sorted(winners, key=lambda t: -t.values[0]) if fresh(t)][:FINALISTS]
-    finalists = {t.number: t for t in [*best, *filter(fresh, references)]}  # a start candidate may be a winner too
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
+
+    def gains(t: optuna.trial.FrozenTrial) -> bool:  # all the time left buys it more epochs than its first run
+        return min(RETRAIN_FACTOR * epochs, math.floor(left / _seconds_per_epoch(t))) > epochs
+
+    best = [t for t in sorted(winners, key=lambda t: -t.values[0]) if fresh(t) and gains(t)][:FINALISTS]
+    finalists = {t.number: t for t in [*best, *filter(fresh, references)]}  # a start candidate may be a winner too
     plans, carried = [], 0.0
     for t in sorted(finalists.values(), key=_seconds_per_epoch):
         seconds = left / len(finalists) + carried

@@ -77,6 +77,17 @@ def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch)
     assert retrain_specs([winner(1, 0.9, 10.0, 1.0), retrained], [retrained], study, epochs=4, clock=clock) == []
 
 
+def test_a_winner_too_slow_for_the_time_left_gives_way_to_the_next(monkeypatch):
+    # before: the most accurate winner was the only candidate; it could not gain an epoch in the last minute of
+    # a budget, so nothing was planned and that minute went unused (measured: ~50 s of 600 at 16x16)
+    monkeypatch.setattr("time.time", lambda: 0.0)
+    clock = Clock(start=-550.0, seconds=(550 + 50) / 0.97)  # 50 s of training left
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    slow, cheap = winner(1, 0.9, 10.0, per_epoch=10.0, epochs=8), winner(2, 0.6, 0.5, per_epoch=0.75, epochs=8)
+    plans = dict(retrain_specs([slow, cheap], [], study, epochs=8, clock=clock))
+    assert list(plans) == [2] and plans[2].train.epochs == 60  # the cheap one: 45 s at 0.75 s an epoch
+
+
 def test_planned_epochs_stay_between_the_bounds(digits):
     runtime = resolve_runtime("cpu")
     spec = candidates(fit_space(load_space("default"), digits.input_shape), 1, 10)[0]
