@@ -20,7 +20,7 @@ from .liveness import (
     retry_trial,
     worker_id,
 )
-from .outage import OUTAGE_SECONDS, lost_message, storage_lost_behind
+from .outage import OUTAGE_SECONDS, cause_behind, lost_message
 from .outcomes import (
     BASELINE_ATTR,
     LABELS,
@@ -57,7 +57,7 @@ from .studies import list_studies
 from .winners import evaluate_on_test, pareto_front, pareto_winners, reference_trials, winner_row
 
 __all__ = [
-    "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "storage_lost_behind", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
+    "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "cause_behind", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
     "masked_url",
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",

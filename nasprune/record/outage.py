@@ -28,7 +28,7 @@ from sqlalchemy import exc as sa_exc
 
 from ..errors import StorageLostError, StudyError
 
-__all__ = ["ResilientRDBStorage", "OUTAGE_SECONDS", "connection_lost", "lost_message", "storage_lost_behind"]
+__all__ = ["ResilientRDBStorage", "OUTAGE_SECONDS", "connection_lost", "lost_message", "cause_behind"]
 
 #: how long a storage call waits for a lost database to come back before the search gives up ($NASPRUNE_OUTAGE_SECONDS)
 OUTAGE_SECONDS = float(os.environ.get("NASPRUNE_OUTAGE_SECONDS") or 60)
@@ -76,11 +76,13 @@ def _first_line(exc: BaseException) -> str:
     return exc.__class__.__name__
 
 
-def storage_lost_behind(exc: BaseException) -> StorageLostError | None:
-    """The StorageLostError behind ``exc``, if any. When the database is lost while Optuna records a trial, its
-    ``_run_trial`` asks the storage again inside its error handler, fails again, and ends in an
-    ``UnboundLocalError`` of its own that hides the real cause."""
-    return next((e for e in _chain(exc) if isinstance(e, StorageLostError)), None)
+def cause_behind(exc: BaseException) -> StorageLostError | KeyboardInterrupt | None:
+    """The lost database or the interrupt behind ``exc``, if any (the outermost, where there are both). When
+    recording a trial fails, Optuna's ``_run_trial`` asks the storage again inside its error handler; if that
+    fails too (the database is lost), or is interrupted while it waits for the database to come back (Ctrl-C,
+    or the main process stopping a worker), it ends in an ``UnboundLocalError`` of its own that hides the real
+    cause, and a traceback instead of the one line each of those ends with."""
+    return next((e for e in _chain(exc) if isinstance(e, (StorageLostError, KeyboardInterrupt))), None)
 
 
 def lost_message(cause: str) -> str:

@@ -23,6 +23,7 @@ from ..record import (
     RETRAIN_OF,
     STAMP_KEY,
     START_ATTR,
+    cause_behind,
     counts_toward_budget,
     default_storage_path,
     drop_waiting,
@@ -40,7 +41,6 @@ from ..record import (
     reference_trials,
     remove_unfinished_folders,
     requeue_interrupted,
-    storage_lost_behind,
 )
 from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
 from ..text import plural
@@ -280,11 +280,11 @@ def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: in
                 study.optimize(objective, n_trials=n_trials, timeout=None if until == math.inf else
                                max(0.0, until - time.time()), callbacks=[after], catch=(CandidateError,),
                                gc_after_trial=False)
-        except Exception as exc:  # a lost database, under whatever Optuna raised while it was recording a trial
-            lost = storage_lost_behind(exc)
-            if lost is None:
+        except Exception as exc:  # a lost database or an interrupt, under what Optuna raised recording a trial
+            cause = cause_behind(exc)
+            if cause is None:
                 raise
-            raise lost from None
+            raise cause from None
 
     while time.time() < sample_until:
         for number in recover_dead_trials(study, s.storage, config.max_retries):
