@@ -29,6 +29,8 @@ two phases:
    start candidates, the 3-MFLOPs start candidate got 47 of the 60 epochs it could use, and missed 1-2 points;
    with two, the 12.7-MFLOPs start candidate at 32x32 (a cifar stem) got 13-19 epochs, and a ResNet-20 trained
    for the whole budget was 1.7-2.5 points more accurate than the search's best on two of three held-out sets.
+   With one it got 33-45 epochs where the most accurate winner was a start candidate (and then topped the
+   front), still 20-26 where a sampled winner was a third finalist (benchmarks/RESULTS.md, round 3).
 
 A sampled trial too slow to finish soon after the sampling phase ends is stopped (nasprune.search.stopping.
 Deadline), so one expensive candidate cannot eat the time the winners' retraining needs.
