@@ -129,22 +129,21 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
         return (t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
                 and bool(_seconds_per_epoch(t)))  # a run with no timed epoch cannot be planned
 
+    def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped
+        return min(RETRAIN_FACTOR * epochs, math.floor(seconds / _seconds_per_epoch(t)))
+
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
-
-    def gains(t: optuna.trial.FrozenTrial) -> bool:  # all the time left buys it more epochs than its first run
-        return min(RETRAIN_FACTOR * epochs, math.floor(left / _seconds_per_epoch(t))) > epochs
-
-    best = [t for t in sorted(winners, key=lambda t: -t.values[0]) if fresh(t) and gains(t)][:FINALISTS]
+    best = [t for t in sorted(winners, key=lambda t: -t.values[0])
+            if fresh(t) and fits(t, left) > epochs][:FINALISTS]  # all the time left would buy it more epochs
     finalists = {t.number: t for t in [*best, *filter(fresh, references)]}  # a start candidate may be a winner too
     plans, carried = [], 0.0
     for t in sorted(finalists.values(), key=_seconds_per_epoch):
         seconds = left / len(finalists) + carried
-        per_epoch = _seconds_per_epoch(t)
-        fits = min(RETRAIN_FACTOR * epochs, math.floor(seconds / per_epoch))
-        if fits <= epochs:
+        n = fits(t, seconds)
+        if n <= epochs:
             carried = seconds
             continue
         spec = TrialSpec.from_dict(t.user_attrs["spec"])
-        plans.append((t.number, TrialSpec(spec.arch, spec.train.replace(epochs=fits))))
-        carried = seconds - fits * per_epoch
+        plans.append((t.number, TrialSpec(spec.arch, spec.train.replace(epochs=n))))
+        carried = seconds - n * _seconds_per_epoch(t)
     return plans

@@ -3,6 +3,7 @@
 import signal
 
 import optuna
+import pytest
 
 from nasprune.record import cause_behind
 from nasprune.signals import Interrupted
@@ -12,25 +13,19 @@ def test_an_interrupt_while_optuna_records_a_trial_is_found_under_optunas_own_er
     # seen in a fresh clone's test run: a worker stopped by the main process while its storage waited for a
     # database to come back printed Optuna's UnboundLocalError traceback instead of exiting quietly
     study = optuna.create_study()
-    storage, calls = study._storage, []  # noqa: SLF001
+    storage, trained = study._storage, []  # noqa: SLF001
     get_trial = storage.get_trial
+    # once the trial has trained, recording it finds the database gone, and the wait for it is interrupted
+    failures = iter([optuna.exceptions.StorageInternalError("the database stopped answering"),
+                     Interrupted(signal.SIGTERM)])
 
     def failing_get_trial(trial_id):
-        if not calls:  # a trial is being recorded: the database is gone, then the wait for it is interrupted
+        if not trained:
             return get_trial(trial_id)
-        calls.append(trial_id)
-        if len(calls) == 2:
-            raise optuna.exceptions.StorageInternalError("the database stopped answering")
-        raise Interrupted(signal.SIGTERM)
-
-    def objective(trial):
-        calls.append("trained")
-        return 1.0
+        raise next(failures)
 
     storage.get_trial = failing_get_trial
-    try:
-        study.optimize(objective, n_trials=1)
-    except BaseException as exc:  # noqa: BLE001 - Optuna 5.1 lets out an UnboundLocalError of its own
-        escaped = exc
-    assert isinstance(cause_behind(escaped), Interrupted)
+    with pytest.raises(BaseException) as escaped:  # Optuna 5.1 lets out an UnboundLocalError of its own
+        study.optimize(lambda trial: trained.append(trial.number) or 1.0, n_trials=1)
+    assert isinstance(cause_behind(escaped.value), Interrupted)
     assert cause_behind(ValueError("a candidate's own error")) is None
