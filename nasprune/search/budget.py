@@ -53,7 +53,7 @@ from ..record import RETRAIN_OF
 from ..spec import TrialSpec
 from ..train import Runtime, train
 
-__all__ = ["Clock", "plan_epochs", "retrain_specs", "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR",
+__all__ = ["Clock", "plan_epochs", "retrain_specs", "validation_noise", "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR",
            "FINALISTS", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
 
 EXPLORE_SHARE = 0.5  # of the budget spent sampling candidates; the rest retrains the winners for longer
@@ -116,13 +116,23 @@ def _seconds_per_epoch(t: optuna.trial.FrozenTrial) -> float | None:
     return sum(h["seconds"] for h in history) / len(history) if history else None
 
 
+def validation_noise(accuracy: float, images: int) -> float:
+    """The standard error of an accuracy measured on ``images`` validation images (binomial): how far apart two
+    networks' validation accuracies must be before the split can tell them apart (1,000 images at 0.6: 0.015)."""
+    p = min(max(accuracy, 0.0), 1.0)
+    return math.sqrt(p * (1 - p) / max(images, 1))
+
+
 def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optuna.trial.FrozenTrial],
-                  study: optuna.Study, epochs: int, clock: Clock) -> list[tuple[int, TrialSpec]]:
+                  study: optuna.Study, epochs: int, clock: Clock, val_images: int) -> list[tuple[int, TrialSpec]]:
     """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and
     the ``references`` (start candidates, baselines), cheapest first, each with the epochs an equal share of the
-    time left buys (see the module docstring). A finalist that would gain no epoch over its first run, or that
-    was retrained already, is left out and passes its share on; a winner that could not gain an epoch even from
-    all the time left is passed over for the next most accurate one (at the end of a budget, a cheaper one may)."""
+    time left buys (see the module docstring). While a reference is still to be retrained, a winner joins it only
+    if its validation accuracy beats the best reference's by more than the split's noise (``validation_noise``
+    of ``val_images``): a lead inside the noise would take time from the network more likely to be best. A
+    finalist that would gain no epoch over its first run, or that was retrained already, is left out and passes
+    its share on; a winner that could not gain an epoch even from all the time left is passed over for the next
+    most accurate one (at the end of a budget, a cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fresh(t: optuna.trial.FrozenTrial) -> bool:
@@ -133,9 +143,13 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
         return min(RETRAIN_FACTOR * epochs, math.floor(seconds / _seconds_per_epoch(t)))
 
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
+    refs = {t.number: t for t in references if fresh(t)}
+    top = max((t.values[0] for t in refs.values()), default=None)
+    bar = -math.inf if top is None else top + validation_noise(top, val_images)
     best = [t for t in sorted(winners, key=lambda t: -t.values[0])
-            if fresh(t) and fits(t, left) > epochs][:FINALISTS]  # all the time left would buy it more epochs
-    finalists = {t.number: t for t in [*best, *filter(fresh, references)]}  # a start candidate may be a winner too
+            if fresh(t) and fits(t, left) > epochs  # all the time left would buy it more epochs
+            and (t.number in refs or t.values[0] > bar)][:FINALISTS]
+    finalists = {t.number: t for t in [*best, *refs.values()]}  # a start candidate may be a winner too
     plans, carried = [], 0.0
     for t in sorted(finalists.values(), key=_seconds_per_epoch):
         seconds = left / len(finalists) + carried
