@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,8 +75,6 @@ training: {epochs: 1, batch_size: 64, lr: 0.05}
 """
 
 
-#: the checks, in the order they run (``--only`` names some of them)
-CHECKS = ("capture", "throughput", "streamed", "latency", "workers", "first trial", "pruned")
 
 
 @dataclass
@@ -318,6 +317,21 @@ def check_pruned_capture(device: str, sizes: dict, dry: bool) -> list[Row]:
                 ok, {"before": before, "after": after})]
 
 
+def checks(device: str, sizes: dict, dry: bool, data: Path | None, scratch: Path | None
+           ) -> dict[str, Callable[[], list[Row]]]:
+    """The checks by name, in the order they run (``--only`` names some of them)."""
+    return {"capture": lambda: check_blocks(device),
+            "throughput": lambda: check_throughput(device, sizes, dry),
+            "streamed": lambda: check_streamed(device, sizes, dry),
+            "latency": lambda: check_latency(device, sizes, dry),
+            "workers": lambda: check_workers(sizes, dry),
+            "first trial": lambda: check_first_trial(data, dry, scratch),
+            "pruned": lambda: check_pruned_capture(device, sizes, dry)}
+
+
+CHECKS = tuple(checks("cpu", SIZES["dry"], True, None, None))
+
+
 def table(rows: list[Row]) -> str:
     width = [max(len(r.check) for r in rows), max(len(r.setting) for r in rows)]
     mark = {True: "ok", False: "FAIL", None: "-"}
@@ -354,13 +368,7 @@ def main() -> int:
         return seconds
 
     try:
-        for name, check in (("capture", lambda: check_blocks(device)),
-                            ("throughput", lambda: check_throughput(device, sizes, dry)),
-                            ("streamed", lambda: check_streamed(device, sizes, dry)),
-                            ("latency", lambda: check_latency(device, sizes, dry)),
-                            ("workers", lambda: check_workers(sizes, dry)),
-                            ("first trial", lambda: check_first_trial(args.data, dry, scratch)),
-                            ("pruned", lambda: check_pruned_capture(device, sizes, dry))):
+        for name, check in checks(device, sizes, dry, args.data, scratch).items():
             if name not in only:
                 continue
             t0 = time.perf_counter()

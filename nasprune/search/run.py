@@ -68,8 +68,7 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
     if clock is not None:
         retrained = finalists_text(len(s.space.start_with), config.baselines)
         say(f"  time budget {config.time_budget:g} min: new candidates until "
-            f"{_minutes(clock.explore_end - clock.start)}, then {retrained} train again from scratch, each for an "
-            f"equal share of the rest")
+            f"{_minutes(clock.explore_end - clock.start)}, then {retrained}")
     if s.recorded:
         say(f"  trial{'s' if len(s.recorded) > 1 else ''} {', '.join(map(str, s.recorded))} had finished when "
             f"{'their' if len(s.recorded) > 1 else 'its'} worker stopped: recorded as complete from the saved model")
@@ -92,14 +91,23 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
 
 
 def finalists_text(start_candidates: int, baselines: Sequence[str]) -> str:
-    """Who a budgeted search retrains, in words: the winners, and the networks it was told to try (see
-    :func:`nasprune.search.budget.retrain_specs`) where the space or the command names any."""
-    parts = ["the most accurate winner" if FINALISTS == 1 else f"the {FINALISTS} most accurate winners"]
+    """What a budgeted search retrains after sampling, in words (the header's "then ..."): the winners, and the
+    networks it was told to try where the space or the command names any, which go first unless a winner leads
+    them by more than the validation noise (see :func:`nasprune.search.budget.retrain_specs`)."""
+    winners = "the most accurate winner" if FINALISTS == 1 else f"the {FINALISTS} most accurate winners"
+    refs = []
     if start_candidates:
-        parts.append(f"the start candidate{'s' if start_candidates > 1 else ''}")
+        refs.append(f"the start candidate{'s' if start_candidates > 1 else ''}")
     if baselines:
-        parts.append(f"the baseline{'s' if len(baselines) > 1 else ''} {', '.join(baselines)}")
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+        refs.append(f"the baseline{'s' if len(baselines) > 1 else ''} {', '.join(baselines)}")
+    one = FINALISTS == 1
+    if not refs:
+        share = "with" if one else "each for an equal share of"
+        return f"{winners} train{'s' if one else ''} again from scratch, {share} the rest"
+    them = "it" if start_candidates + len(baselines) == 1 else "them"
+    return (f"{' and '.join(refs)} and {winners} train again from scratch, each for an equal share of the rest "
+            f"({'the winner' if one else f'the {FINALISTS} winners'} beside {them} only if {'its' if one else 'their'} "
+            f"validation accuracy leads by more than the split's noise, else after {them})")
 
 
 def _minutes(seconds: float) -> str:

@@ -61,12 +61,19 @@ def test_the_reference_networks_join_the_most_accurate_winners(monkeypatch):
 
 
 def test_the_search_header_names_the_networks_it_retrains(monkeypatch):
-    assert finalists_text(0, ()) == "the most accurate winner"  # a user's space without start_with
-    assert finalists_text(1, ()) == "the most accurate winner and the start candidate"
-    assert (finalists_text(2, ("resnet20", "mobile")) ==
-            "the most accurate winner, the start candidates and the baselines resnet20, mobile")
+    assert finalists_text(0, ()) == "the most accurate winner trains again from scratch, with the rest"  # no start_with
+    assert finalists_text(1, ()) == (
+        "the start candidate and the most accurate winner train again from scratch, each for an equal share of the "
+        "rest (the winner beside it only if its validation accuracy leads by more than the split's noise, else "
+        "after it)")
+    assert finalists_text(2, ("resnet20", "mobile")).startswith(
+        "the start candidates and the baselines resnet20, mobile and the most accurate winner train again")
+    assert finalists_text(2, ()).endswith("(the winner beside them only if its validation accuracy leads by more "
+                                          "than the split's noise, else after them)")
     monkeypatch.setattr(sys.modules[finalists_text.__module__], "FINALISTS", 3)
-    assert finalists_text(1, ()) == "the 3 most accurate winners and the start candidate"
+    assert finalists_text(0, ()) == (
+        "the 3 most accurate winners train again from scratch, each for an equal share of the rest")
+    assert "(the 3 winners beside it only if their validation" in finalists_text(1, ())
 
 
 def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch):
