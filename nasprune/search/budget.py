@@ -15,11 +15,13 @@ two phases:
 2. **Retraining**: the finalists are trained again from scratch for longer. They are the ``FINALISTS`` most
    accurate winners so far and the space's start candidates (and ``--baseline`` presets) that finished: the
    networks a user would otherwise compare the winners with, so that the front always holds them trained as
-   long as the winners. Each finalist gets an equal share of the time left (a comparison at equal compute: a
-   cheaper network trains more epochs, at most ``RETRAIN_FACTOR`` times the study's), planned cheapest first,
-   and a share a finalist cannot use passes to the next. When they are done and time is left, the next winners
-   are planned the same way. A retrained network is a trial of its own (``retrain_of``: its source), so it
-   joins the Pareto front beside the others.
+   long as the winners. A winner joins the reference networks' round only if its validation accuracy leads
+   theirs by more than the split's noise (one binomial standard error: ``validation_noise``); otherwise it
+   waits for the next round. Each finalist gets an equal share of the time left (a comparison at equal
+   compute: a cheaper network trains more epochs, at most ``RETRAIN_FACTOR`` times the study's), planned
+   cheapest first, and a share a finalist cannot use passes to the next. When they are done and time is
+   left, the next winners are planned the same way. A retrained network is a trial of its own
+   (``retrain_of``: its source), so it joins the Pareto front beside the others.
 
    Why not the most accurate first, with the largest share: the exploration's short runs rank networks by how
    fast they start, which favours the bigger ones, and the ranking is within the noise of a small validation
@@ -30,7 +32,10 @@ two phases:
    with two, the 12.7-MFLOPs start candidate at 32x32 (a cifar stem) got 13-19 epochs, and a ResNet-20 trained
    for the whole budget was 1.7-2.5 points more accurate than the search's best on two of three held-out sets.
    With one it got 33-45 epochs where the most accurate winner was a start candidate (and then topped the
-   front), still 20-26 where a sampled winner was a third finalist (benchmarks/RESULTS.md, round 3).
+   front), still 20-26 where a sampled winner was a third finalist (benchmarks/RESULTS.md, round 3). Of those
+   three winners one led the start candidates by less than the validation noise (0.9 points), which is no
+   reason to take a share from them; the other two led by 2.9 and 5.3 points after 6-7 epochs and still
+   ended below them (a 50-MFLOPs network that trained 9 epochs in its share).
 
 A sampled trial too slow to finish soon after the sampling phase ends is stopped (nasprune.search.stopping.
 Deadline), so one expensive candidate cannot eat the time the winners' retraining needs.
@@ -53,8 +58,8 @@ from ..record import RETRAIN_OF
 from ..spec import TrialSpec
 from ..train import Runtime, train
 
-__all__ = ["Clock", "plan_epochs", "retrain_specs", "validation_noise", "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR",
-           "FINALISTS", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
+__all__ = ["Clock", "plan_epochs", "retrain_specs", "validation_noise", "EXPLORE_SHARE", "TRIALS_PER_BUDGET",
+           "RETRAIN_FACTOR", "FINALISTS", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
 
 EXPLORE_SHARE = 0.5  # of the budget spent sampling candidates; the rest retrains the winners for longer
 TRIALS_PER_BUDGET = 10  # the planned epochs let about this many trials of the first candidate's size explore
