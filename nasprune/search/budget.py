@@ -16,8 +16,8 @@ two phases:
    accurate winners so far and the space's start candidates (and ``--baseline`` presets) that finished: the
    networks a user would otherwise compare the winners with, so that the front always holds them trained as
    long as the winners. A winner joins the reference networks' round only if its validation accuracy leads
-   theirs by more than the split's noise (one binomial standard error: ``validation_noise``); otherwise it
-   waits for the next round. Each finalist gets an equal share of the time left (a comparison at equal
+   theirs by more than the split's noise can explain (two standard errors of the difference:
+   ``clearly_ahead``); otherwise it waits for the next round. Each finalist gets an equal share of the time left (a comparison at equal
    compute: a cheaper network trains more epochs, at most ``RETRAIN_FACTOR`` times the study's), planned
    cheapest first, and a share a finalist cannot use passes to the next. When they are done and time is
    left, the next winners are planned the same way. A retrained network is a trial of its own
@@ -32,10 +32,10 @@ two phases:
    with two, the 12.7-MFLOPs start candidate at 32x32 (a cifar stem) got 13-19 epochs, and a ResNet-20 trained
    for the whole budget was 1.7-2.5 points more accurate than the search's best on two of three held-out sets.
    With one it got 33-45 epochs where the most accurate winner was a start candidate (and then topped the
-   front), still 20-26 where a sampled winner was a third finalist (benchmarks/RESULTS.md, round 3). Of those
-   three winners one led the start candidates by less than the validation noise (0.9 points), which is no
-   reason to take a share from them; the other two led by 2.9 and 5.3 points after 6-7 epochs and still
-   ended below them (a 50-MFLOPs network that trained 9 epochs in its share).
+   front), still 20-26 where a sampled winner was a third finalist (benchmarks/RESULTS.md, round 3). Those
+   winners led the start candidates by 0.9, 2.9 and 5.3 points of validation accuracy after 6-7 epochs, and
+   every one ended below them when retrained; so did one that led by 2.2 under a margin of one standard
+   error, tried first (1.6 points: it still took a third of the time).
 
 A sampled trial too slow to finish soon after the sampling phase ends is stopped (nasprune.search.stopping.
 Deadline), so one expensive candidate cannot eat the time the winners' retraining needs.
@@ -58,7 +58,7 @@ from ..record import RETRAIN_OF
 from ..spec import TrialSpec
 from ..train import Runtime, train
 
-__all__ = ["Clock", "plan_epochs", "retrain_specs", "validation_noise", "EXPLORE_SHARE", "TRIALS_PER_BUDGET",
+__all__ = ["Clock", "plan_epochs", "retrain_specs", "clearly_ahead", "EXPLORE_SHARE", "TRIALS_PER_BUDGET",
            "RETRAIN_FACTOR", "FINALISTS", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
 
 EXPLORE_SHARE = 0.5  # of the budget spent sampling candidates; the rest retrains the winners for longer
@@ -121,11 +121,12 @@ def _seconds_per_epoch(t: optuna.trial.FrozenTrial) -> float | None:
     return sum(h["seconds"] for h in history) / len(history) if history else None
 
 
-def validation_noise(accuracy: float, images: int) -> float:
-    """The standard error of an accuracy measured on ``images`` validation images (binomial): how far apart two
-    networks' validation accuracies must be before the split can tell them apart (1,000 images at 0.6: 0.015)."""
-    p = min(max(accuracy, 0.0), 1.0)
-    return math.sqrt(p * (1 - p) / max(images, 1))
+def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
+    """Whether ``accuracy`` leads ``other``, both measured on the same ``images`` validation images, by more
+    than two standard errors of the difference (binomial): a lead the split's noise alone gives about 1 time in
+    40. On 1,000 images at about 0.5 that is 4.5 points; at 0.9, 2.7."""
+    se = math.sqrt(sum(p * (1 - p) for p in (min(max(a, 0.0), 1.0) for a in (accuracy, other))) / max(images, 1))
+    return accuracy - other > 2 * se
 
 
 def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optuna.trial.FrozenTrial],
@@ -133,8 +134,8 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
     """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and
     the ``references`` (start candidates, baselines), cheapest first, each with the epochs an equal share of the
     time left buys (see the module docstring). While a reference is still to be retrained, a winner joins it only
-    if its validation accuracy beats the best reference's by more than the split's noise (``validation_noise``
-    of ``val_images``): a lead inside the noise would take time from the network more likely to be best. A
+    if its validation accuracy is ``clearly_ahead`` of the best reference's on ``val_images``: a lead the split's
+    noise explains would take time from the network the user's comparison needs. A
     finalist that would gain no epoch over its first run, or that was retrained already, is left out and passes
     its share on; a winner that could not gain an epoch even from all the time left is passed over for the next
     most accurate one (at the end of a budget, a cheaper one may)."""
@@ -150,10 +151,9 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
     refs = {t.number: t for t in references if fresh(t)}
     top = max((t.values[0] for t in refs.values()), default=None)
-    bar = -math.inf if top is None else top + validation_noise(top, val_images)
     best = [t for t in sorted(winners, key=lambda t: -t.values[0])
             if fresh(t) and fits(t, left) > epochs  # all the time left would buy it more epochs
-            and (t.number in refs or t.values[0] > bar)][:FINALISTS]
+            and (top is None or t.number in refs or clearly_ahead(t.values[0], top, val_images))][:FINALISTS]
     finalists = {t.number: t for t in [*best, *refs.values()]}  # a start candidate may be a winner too
     plans, carried = [], 0.0
     for t in sorted(finalists.values(), key=_seconds_per_epoch):
