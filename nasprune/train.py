@@ -185,7 +185,7 @@ def evaluate(model: nn.Module, split: Split, normalize: Normalizer, runtime: Run
 
 
 def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime, *, seed: int = 0,
-          on_epoch: Callable[[EpochStats], str | None] | None = None,
+          on_epoch: Callable[[EpochStats], str | int | None] | None = None,
           after_backward: Callable[[], None] | None = None,
           after_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train ``model`` on ``data.train`` for ``spec.epochs`` epochs, validating after each.
@@ -197,7 +197,10 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         spec: the training recipe.
         runtime: device, precision, CUDA graphs, loader workers (:func:`resolve_runtime`).
         seed: seeds batch order and augmentation (seed the model's initialization before building it).
-        on_epoch: called after each epoch; a returned string stops training and becomes ``TrainResult.stopped``.
+        on_epoch: called after each epoch; a returned string stops training and becomes ``TrainResult.stopped``;
+            a returned number of epochs, fewer than planned, ends the run after that many (at least the epochs
+            done) with the schedule shortened to match from the next step: a run that must end by a deadline
+            still finishes its schedule, and is complete, not stopped.
         after_backward: called between backward and the optimizer step on unscaled gradients (sparsity
             regularization while pruning); the step then runs eagerly.
         after_step: called after every optimizer step with (step, total steps planned), 0-based. The step's
@@ -216,12 +219,14 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
     opt, lr = make_optimizer(model, spec, runtime.device)
     step = make_step(model, opt, nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing), runtime, after_backward,
                      spec.grad_clip, streamed=data.streamed)
-    total = spec.epochs * steps
+    epochs = spec.epochs
+    total = epochs * steps
     # a warm-up given in epochs can swallow a short run (1 epoch of 2, or all of --epochs 1): it never takes more
     # than the one-cycle schedule's rise, 30% of the steps
     warmup = min(round(spec.warmup_epochs * steps), round(WARMUP_CAP * total))
-    result, start, done = TrainResult(), time.perf_counter(), 0
-    for epoch in range(1, spec.epochs + 1):
+    result, start, done, epoch = TrainResult(), time.perf_counter(), 0, 0
+    while epoch < epochs:
+        epoch += 1
         t0 = time.perf_counter()
         model.train()
         step.reset()
@@ -239,9 +244,12 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         val_loss, val_acc = evaluate(model, data.val, normalize, runtime, data.streamed)
         stats = EpochStats(epoch, train_loss, train_acc, val_loss, val_acc, value, time.perf_counter() - t0)
         result.history.append(stats)
-        reason = on_epoch(stats) if on_epoch else None
-        if reason:
-            result.stopped = reason
+        verdict = on_epoch(stats) if on_epoch else None
+        if isinstance(verdict, str) and verdict:
+            result.stopped = verdict
             break
+        if isinstance(verdict, int) and verdict < epochs:
+            epochs = max(epoch, verdict)
+            total = epochs * steps
     result.seconds, result.step_mode = time.perf_counter() - start, step.mode
     return result

@@ -31,6 +31,20 @@ def test_on_epoch_can_stop_training(digits):
     assert result.stopped == "enough" and len(result.history) == 2
 
 
+def test_on_epoch_can_shorten_training_and_the_schedule_still_ends(digits):
+    # a retraining that must end by a time budget's deadline: fewer epochs, the learning rate annealed by the end
+    spec = TrainSpec(epochs=5, batch_size=128, lr=0.05)
+    result = train(build_model(ARCH), digits, spec, resolve_runtime("cpu"),
+                   on_epoch=lambda s: 3 if s.epoch == 2 else None)
+    assert result.stopped is None and [h.epoch for h in result.history] == [1, 2, 3]
+    assert result.history[1].lr > 0.02  # epoch 2 on the 5-epoch schedule
+    assert result.final.lr == pytest.approx(0, abs=1e-3)  # the shortened schedule reached its end
+    longer = train(build_model(ARCH), digits, TrainSpec(epochs=2, batch_size=128), resolve_runtime("cpu"),
+                   on_epoch=lambda s: 9)  # more epochs than planned: ignored
+    ends_now = train(build_model(ARCH), digits, spec, resolve_runtime("cpu"), on_epoch=lambda s: 0)
+    assert len(longer.history) == 2 and len(ends_now.history) == 1 and ends_now.stopped is None
+
+
 def test_same_seed_same_result(digits):
     runs = []
     for _ in range(2):

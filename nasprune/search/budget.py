@@ -40,7 +40,8 @@ two phases:
 A sampled trial too slow to finish soon after the sampling phase ends is stopped (nasprune.search.stopping.
 Deadline), so one expensive candidate cannot eat the time the winners' retraining needs.
 
-Every trial also stops before an epoch that would end past the budget.
+Every sampled trial also stops before an epoch that would end past the budget; a retrained winner ends with
+the epochs that fit instead, its schedule shortened to end there (a run stopped short would be lost whole).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from ..errors import (
     disk_full_message,
     first_line,
 )
-from ..events import Epoch, OnEvent, emit
+from ..events import Epoch, Note, OnEvent, emit
 from ..measure import count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
 from ..record import FINISHED_NAME, budget_taken_before, mark_finished, retry_trial, trial_dir, worker_id
@@ -188,14 +188,22 @@ class Objective:
 
         history: list[dict] = []
 
-        def on_epoch(stats: EpochStats) -> str | None:
+        planned = [spec.train.epochs]  # the run's epochs: a rule may shorten them (a retraining that must end in time)
+
+        def on_epoch(stats: EpochStats) -> str | int | None:
             history.append({k: round(v, 5) if isinstance(v, float) else v for k, v in stats.to_dict().items()})
             trial.set_user_attr("history", history)
-            emit(self.on_event, Epoch(stats, spec.train.epochs, trial=trial.number))
+            emit(self.on_event, Epoch(stats, planned[0], trial=trial.number))
             for rule in self.rules:  # every rule sees every epoch (Optuna's pruners are told each one)
-                reason = rule(trial, stats.epoch, stats.val_acc)
-                if reason and stats.epoch < spec.train.epochs:  # a finished trial has nothing left to save
-                    return reason
+                verdict = rule(trial, stats.epoch, stats.val_acc)
+                if isinstance(verdict, int) and stats.epoch <= verdict < planned[0]:
+                    emit(self.on_event, Note(f"trial {trial.number}: only {verdict} of its {planned[0]} epochs fit "
+                                             f"in the time budget; its schedule now ends at epoch {verdict}"))
+                    trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": planned[0], "to": verdict})
+                    planned[0] = verdict
+                    return verdict
+                if isinstance(verdict, str) and verdict and stats.epoch < planned[0]:  # a finished trial has
+                    return verdict                                                    # nothing left to save
             return None
 
         recorder = GradientRecorder(model)  # depth diagnostics: gradient norms at a few fixed steps

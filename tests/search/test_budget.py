@@ -118,6 +118,24 @@ def test_a_winner_inside_the_validation_noise_of_a_start_candidate_waits_for_the
     assert dict(retrain_specs([close], [start], study, epochs=4, clock=clock, val_images=1000)).keys() == {1}
 
 
+def test_a_run_shortened_by_a_rule_is_complete_and_says_so(tmp_path, tiny_space, digits):
+    from nasprune.events import Epoch, Note
+    from nasprune.search.objective import Objective
+
+    events = []
+    objective = Objective(load_space(tiny_space), digits, resolve_runtime("cpu"), tmp_path, 3, 0, "accuracy,mflops",
+                          [lambda trial, epoch, val_acc: 2 if epoch == 1 else None], latency=False, artifacts=False,
+                          on_event=events.append)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state.name == "COMPLETE" and len(t.user_attrs["history"]) == 2 and t.user_attrs["outcome"] == "complete"
+    assert t.user_attrs["shortened"] == {"epoch": 1, "from": 3, "to": 2}
+    assert [e.text for e in events if isinstance(e, Note)] == [
+        "trial 0: only 2 of its 3 epochs fit in the time budget; its schedule now ends at epoch 2"]
+    assert [e.epochs for e in events if isinstance(e, Epoch)] == [3, 2]  # progress counts to the new end
+
+
 def test_planned_epochs_stay_between_the_bounds(digits):
     runtime = resolve_runtime("cpu")
     spec = candidates(fit_space(load_space("default"), digits.input_shape), 1, 10)[0]
@@ -139,8 +157,9 @@ def test_a_budgeted_search_ends_in_time_and_retrains_its_winners(tmp_path, tiny_
     for t in retrained:
         assert t.user_attrs["spec"]["train"]["epochs"] > epochs  # planned longer than its first run
         assert study.trials[t.user_attrs[RETRAIN_OF]].state.name == "COMPLETE"
-        # it trains to the end, or (on a loaded machine) stops before an epoch that would end past the budget
-        assert t.state.name == "COMPLETE" or t.user_attrs["reason"].startswith("time budget")
+        # it trains to the end (on a loaded machine, to the end of a schedule shortened to fit the budget), or a
+        # round planned just before the deadline left it queued with no time to start
+        assert t.state.name == "COMPLETE" or t.user_attrs["outcome"] == "surplus", t.user_attrs.get("reason")
     # a round planned just before the deadline once left a retraining queued, to run on a later resume
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     summary = json.loads(result.summary_path.read_text())

@@ -154,10 +154,28 @@ def test_the_time_budget_stops_a_trial_before_an_epoch_that_would_end_too_late(m
     assert Deadline(clock)(trial, 2, 0.6) is None
     monkeypatch.setattr("time.time", lambda: 580.0)  # ... at 660 s: too slow for the budget
     assert "too slow to train within it" in Deadline(clock)(trial, 2, 0.6)
-    trial.set_user_attr(RETRAIN_OF, 0)  # a retrained winner may use the time up to the deadline
-    assert Deadline(clock)(trial, 2, 0.6) is None
     monkeypatch.setattr("time.time", lambda: 965.0)
     assert "would end after the search's budget" in Deadline(clock)(trial, 2, 0.6)
+
+
+def test_a_retrained_winner_ends_with_the_epochs_that_fit_instead_of_being_stopped(monkeypatch):
+    # measured: a retraining planned for 45 epochs was stopped at 44 when its epochs slowed by 14%, and the
+    # search lost its most accurate network; now its schedule is shortened to end by the deadline
+    from nasprune.search.budget import Clock
+
+    clock = Clock(start=0.0, seconds=1000.0)  # training until 970 s
+    trial = optuna.create_study().ask()
+    trial.set_user_attr(RETRAIN_OF, 0)
+    trial.set_user_attr("spec", {"train": {"epochs": 10}})
+    trial.set_user_attr("history", history([0.5, 0.6], seconds=10.0))
+    monkeypatch.setattr("time.time", lambda: 580.0)
+    assert Deadline(clock)(trial, 2, 0.6) is None  # past the sampling phase: a retraining may use the time to 970 s
+    monkeypatch.setattr("time.time", lambda: 910.0)
+    assert Deadline(clock)(trial, 2, 0.6) == 8  # 6 epochs of 10 s fit before 970 s
+    trial.set_user_attr("history", [*history([0.5, 0.6], seconds=10.0), *history([0.62], seconds=30.0)])
+    assert Deadline(clock)(trial, 3, 0.62) == 5  # the last epoch took 30 s: 2 more fit
+    monkeypatch.setattr("time.time", lambda: 965.0)
+    assert Deadline(clock)(trial, 3, 0.62) == 3  # none fits: it ends now, complete
 
 
 def test_chance_is_the_share_of_the_largest_class():
