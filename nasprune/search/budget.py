@@ -35,7 +35,9 @@ two phases:
    front), still 20-26 where a sampled winner was a third finalist (benchmarks/RESULTS.md, round 3). Those
    winners led the start candidates by 0.9, 2.9 and 5.3 points of validation accuracy after 6-7 epochs, and
    every one ended below them when retrained; so did one that led by 2.2 under a margin of one standard
-   error, tried first (1.6 points: it still took a third of the time).
+   error, tried first (1.6 points: it still took a third of the time). With two standard errors of the
+   difference a sampled winner joined them in 1 of 12 runs at 32x32 (a lead of 5.3 points), and the start
+   candidate got 32-46 epochs in the other 11 (round 4).
 
 A sampled trial too slow to finish soon after the sampling phase ends is stopped (nasprune.search.stopping.
 Deadline), so one expensive candidate cannot eat the time the winners' retraining needs.
