@@ -172,19 +172,22 @@ class Deadline:
     times what the planned epochs give the first candidate), or when the epochs it has left would end more than
     ``OVERRUN`` of the phase past its end: a candidate too slow to train within the budget cannot become a
     winner, and training it would take the time other candidates and the winners' retraining need. Epochs are
-    assumed to take as long as the mean one so far, or the last one where that took longer."""
+    assumed to take as long as the mean one so far; for a retraining, as the mean one after the first (which pays
+    for start-up), or the last where that took longer, and its first epoch alone shortens nothing (measured: a
+    first epoch 14% slower than the rest cut a 37-epoch plan that would have fit to 36)."""
 
     clock: Clock
 
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | int | None:
-        history = trial.user_attrs.get("history") or []
-        seconds = [h["seconds"] for h in history] or [0.0]
-        per_epoch = max(sum(seconds) / len(seconds), seconds[-1])
+        seconds = [h["seconds"] for h in trial.user_attrs.get("history") or []] or [0.0]
+        per_epoch = sum(seconds) / len(seconds)
         now = time.time()
         epochs = (trial.user_attrs.get("spec") or {}).get("train", {}).get("epochs", epoch)
         if RETRAIN_OF in trial.user_attrs:
+            steady = seconds[1:] or seconds
+            per_epoch = max(sum(steady) / len(steady), steady[-1])
             fit = epoch + math.floor(max(0.0, self.clock.deadline - now) / max(per_epoch, 1e-9))
-            return fit if fit < epochs else None
+            return fit if fit < epochs and (fit == epoch or len(seconds) > 1) else None
         if now + per_epoch > self.clock.deadline:
             return f"time budget: the next epoch would end after the search's budget (stopped at epoch {epoch})"
         end = now + (epochs - epoch) * per_epoch

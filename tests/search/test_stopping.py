@@ -167,6 +167,11 @@ def test_a_retrained_winner_ends_with_the_epochs_that_fit_instead_of_being_stopp
     trial = optuna.create_study().ask()
     trial.set_user_attr(RETRAIN_OF, 0)
     trial.set_user_attr("spec", {"train": {"epochs": 10}})
+    trial.set_user_attr("history", history([0.5], seconds=25.0))  # a first epoch, start-up in it
+    monkeypatch.setattr("time.time", lambda: 910.0)
+    assert Deadline(clock)(trial, 1, 0.5) is None  # 2 such epochs would fit, but one is no measure of the rest
+    monkeypatch.setattr("time.time", lambda: 950.0)
+    assert Deadline(clock)(trial, 1, 0.5) == 1  # no such epoch fits: it ends now
     trial.set_user_attr("history", history([0.5, 0.6], seconds=10.0))
     monkeypatch.setattr("time.time", lambda: 580.0)
     assert Deadline(clock)(trial, 2, 0.6) is None  # past the sampling phase: a retraining may use the time to 970 s
@@ -174,6 +179,8 @@ def test_a_retrained_winner_ends_with_the_epochs_that_fit_instead_of_being_stopp
     assert Deadline(clock)(trial, 2, 0.6) == 8  # 6 epochs of 10 s fit before 970 s
     trial.set_user_attr("history", [*history([0.5, 0.6], seconds=10.0), *history([0.62], seconds=30.0)])
     assert Deadline(clock)(trial, 3, 0.62) == 5  # the last epoch took 30 s: 2 more fit
+    trial.set_user_attr("history", [*history([0.5], seconds=60.0), *history([0.6, 0.62], seconds=10.0)])
+    assert Deadline(clock)(trial, 3, 0.62) == 9  # the first epoch's start-up is not counted: 6 more fit
     monkeypatch.setattr("time.time", lambda: 965.0)
     assert Deadline(clock)(trial, 3, 0.62) == 3  # none fits: it ends now, complete
 
