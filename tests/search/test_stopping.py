@@ -8,6 +8,7 @@ from nasprune.search.stopping import (
     Deadline,
     RungRule,
     chance_level,
+    optuna_pruner_rule,
     rung_epochs,
     successive_halving_keeps,
 )
@@ -199,3 +200,15 @@ def test_the_search_header_says_what_early_stopping_judges_and_when():
     assert two == "rungs (dominated or not learning at epoch 1)" and rules  # no rung, yet judged past the warm-up
     _, _, one = _pruning(SearchConfig(), 1, 0.1)
     assert one == "rungs (none: 1 epoch is too few to judge early)"
+
+
+def test_optunas_pruner_judges_sampled_trials_but_not_a_retrained_winner():
+    # measured: in a single-objective budgeted search Hyperband stopped both retrainings at epoch 10, where
+    # their long schedules trailed the sampling phase's short runs
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(lower=0.9))  # prunes anything below 0.9
+    sampled = study.ask()
+    assert optuna_pruner_rule(sampled, 1, 0.5).startswith("ThresholdPruner at epoch 1")
+    retrained = study.ask()
+    retrained.set_user_attr(RETRAIN_OF, 0)
+    assert optuna_pruner_rule(retrained, 1, 0.5) is None
+    assert study.trials[1].intermediate_values == {0: 0.5}  # still reported: its curve on the dashboard
