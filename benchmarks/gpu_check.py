@@ -75,8 +75,6 @@ training: {epochs: 1, batch_size: 64, lr: 0.05}
 """
 
 
-
-
 @dataclass
 class Row:
     check: str

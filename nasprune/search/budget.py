@@ -17,10 +17,10 @@ two phases:
    networks a user would otherwise compare the winners with, so that the front always holds them trained as
    long as the winners. A winner joins the reference networks' round only if its validation accuracy leads
    theirs by more than the split's noise can explain (two standard errors of the difference:
-   ``clearly_ahead``); otherwise it waits for the next round. Each finalist gets an equal share of the time left (a comparison at equal
-   compute: a cheaper network trains more epochs, at most ``RETRAIN_FACTOR`` times the study's), planned
-   cheapest first, and a share a finalist cannot use passes to the next. When they are done and time is
-   left, the next winners are planned the same way. A retrained network is a trial of its own
+   ``clearly_ahead``); otherwise it waits for the next round. Each finalist gets an equal share of the time
+   left (a comparison at equal compute: a cheaper network trains more epochs, at most ``RETRAIN_FACTOR``
+   times the study's), planned cheapest first, and a share a finalist cannot use passes to the next. When
+   they are done and time is left, the next winners are planned the same way. A retrained network is a trial of its own
    (``retrain_of``: its source), so it joins the Pareto front beside the others.
 
    Why not the most accurate first, with the largest share: the exploration's short runs rank networks by how
@@ -138,10 +138,10 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
     the ``references`` (start candidates, baselines), cheapest first, each with the epochs an equal share of the
     time left buys (see the module docstring). While a reference is still to be retrained, a winner joins it only
     if its validation accuracy is ``clearly_ahead`` of the best reference's on ``val_images``: a lead the split's
-    noise explains would take time from the network the user's comparison needs. A
-    finalist that would gain no epoch over its first run, or that was retrained already, is left out and passes
-    its share on; a winner that could not gain an epoch even from all the time left is passed over for the next
-    most accurate one (at the end of a budget, a cheaper one may)."""
+    noise explains would take time from the network the user's comparison needs. A finalist that would gain no
+    epoch over its first run, or that was retrained already, is left out and passes its share on; a winner that
+    could not gain an epoch even from all the time left is passed over for the next most accurate one (at the
+    end of a budget, a cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fresh(t: optuna.trial.FrozenTrial) -> bool:

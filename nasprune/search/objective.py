@@ -188,22 +188,23 @@ class Objective:
 
         history: list[dict] = []
 
-        planned = [spec.train.epochs]  # the run's epochs: a rule may shorten them (a retraining that must end in time)
+        planned = spec.train.epochs  # a rule may shorten the run (a retraining that must end in time)
 
         def on_epoch(stats: EpochStats) -> str | int | None:
+            nonlocal planned
             history.append({k: round(v, 5) if isinstance(v, float) else v for k, v in stats.to_dict().items()})
             trial.set_user_attr("history", history)
-            emit(self.on_event, Epoch(stats, planned[0], trial=trial.number))
+            emit(self.on_event, Epoch(stats, planned, trial=trial.number))
             for rule in self.rules:  # every rule sees every epoch (Optuna's pruners are told each one)
                 verdict = rule(trial, stats.epoch, stats.val_acc)
-                if isinstance(verdict, int) and stats.epoch <= verdict < planned[0]:
-                    emit(self.on_event, Note(f"trial {trial.number}: only {verdict} of its {planned[0]} epochs fit "
+                if isinstance(verdict, int) and stats.epoch <= verdict < planned:
+                    emit(self.on_event, Note(f"trial {trial.number}: only {verdict} of its {planned} epochs fit "
                                              f"in the time budget; its schedule now ends at epoch {verdict}"))
-                    trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": planned[0], "to": verdict})
-                    planned[0] = verdict
+                    trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": planned, "to": verdict})
+                    planned = verdict
                     return verdict
-                if isinstance(verdict, str) and verdict and stats.epoch < planned[0]:  # a finished trial has
-                    return verdict                                                    # nothing left to save
+                if isinstance(verdict, str) and verdict and stats.epoch < planned:  # a finished trial has nothing
+                    return verdict                                                  # left to save
             return None
 
         recorder = GradientRecorder(model)  # depth diagnostics: gradient norms at a few fixed steps
