@@ -38,6 +38,17 @@ _FIRST_PAUSE, _LONGEST_PAUSE = 0.5, 5.0
 log = logging.getLogger("nasprune.storage")
 
 
+def _without_optunas_fallback_warning(record: logging.LogRecord) -> bool:
+    """Optuna's RDB storage catches an OperationalError while it reads trials (it takes one for too many query
+    variables), logs it whole, SQL included, and reads again the slow way. When the database went away that is
+    ten lines of SQL before the storage's own line says what happened (a test run of a long outage caught it);
+    the slow read itself still runs, and fails or succeeds as the database does. Only the message goes."""
+    return "Falling back to a slower alternative" not in record.getMessage()
+
+
+logging.getLogger("optuna.storages._rdb.storage").addFilter(_without_optunas_fallback_warning)
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     while exc is not None and exc not in seen and len(seen) < 10:

@@ -29,3 +29,20 @@ def test_an_interrupt_while_optuna_records_a_trial_is_found_under_optunas_own_er
         study.optimize(lambda trial: trained.append(trial.number) or 1.0, n_trials=1)
     assert isinstance(cause_behind(escaped.value), Interrupted)
     assert cause_behind(ValueError("a candidate's own error")) is None
+
+
+def test_optunas_fallback_warning_is_not_printed_before_the_outage_line():
+    # seen in a test run of a long outage: Optuna's RDB storage logged "Caught an error from sqlalchemy: ...
+    # [SQL: SELECT ...] Falling back to a slower alternative." (ten lines) before nasprune's own line
+    import logging
+
+    import nasprune.record.outage  # noqa: F401  (the search's storage module)
+
+    rdb_log = logging.getLogger("optuna.storages._rdb.storage")
+
+    def record(message):
+        return rdb_log.makeRecord(rdb_log.name, logging.WARNING, __file__, 1, message, None, None)
+
+    assert not rdb_log.filter(record("Caught an error from sqlalchemy: (psycopg.OperationalError) server closed the "
+                                     "connection unexpectedly. Falling back to a slower alternative."))
+    assert rdb_log.filter(record("any other warning of the storage"))
