@@ -2,19 +2,28 @@
 process exits with 128 + the signal's number, so a scheduler's ``kill`` and a user's Ctrl-C both leave a
 study that the same command resumes. A second signal while the first is being handled exits at once (the
 trial it leaves running is found on the next start and run again).
+
+A signal can land while a finalizer runs (a ``__del__``, a weakref callback, often a database driver closing
+a dropped connection). Python cannot raise from there: it would print "Exception ignored in ..." and lose the
+interrupt, and the process would carry on. Such a signal is instead sent again a moment later, until it lands
+in ordinary code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
+import sys
 import threading
+import types
 from collections.abc import Iterator
 
 __all__ = ["Interrupted", "interrupt_on_signals", "exit_code", "signal_name", "signal_of"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_RETRY_S = 0.01  # how soon a signal that landed in a finalizer is sent again
 
 
 class Interrupted(KeyboardInterrupt):
@@ -43,10 +52,40 @@ def exit_code(exc: KeyboardInterrupt) -> int:
     return 128 + signal_of(exc)
 
 
-def _handler(signum: int, frame: object) -> None:
+def _handler(signum: int, frame: types.FrameType | None) -> None:
+    if _in_finalizer(frame):
+        _send_again(signum)
+        return
     for s in _SIGNALS:  # the next signal no longer waits for the bookkeeping of this one
         signal.signal(s, _exit_now)
     raise Interrupted(signum)
+
+
+def _in_finalizer(frame: types.FrameType | None) -> bool:
+    """Whether the interrupted code runs inside a ``__del__`` (or our unraisable hook), where a raise is lost."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__" or frame.f_code is _resend_lost.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _send_again(signum: int) -> None:
+    timer = threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
+def _resend_lost(unraisable: object, previous: object = None) -> None:
+    """``sys.unraisablehook`` within :func:`interrupt_on_signals`: an :class:`Interrupted` raised in a finalizer
+    that :func:`_in_finalizer` did not recognise (a weakref callback) is not printed but sent again, to the
+    handler that raised it; anything else goes to the previous hook."""
+    exc = getattr(unraisable, "exc_value", None)
+    if isinstance(exc, Interrupted) and threading.current_thread() is threading.main_thread():
+        signal.signal(exc.signum, _handler)
+        _send_again(exc.signum)
+        return
+    (previous or sys.__unraisablehook__)(unraisable)
 
 
 def _exit_now(signum: int, frame: object) -> None:
@@ -67,10 +106,13 @@ def interrupt_on_signals(ignore_sigint: bool = False) -> Iterator[None]:
         yield
         return
     previous = {s: signal.getsignal(s) for s in _SIGNALS}
+    previous_hook = sys.unraisablehook
     for s in _SIGNALS:
         signal.signal(s, signal.SIG_IGN if ignore_sigint and s == signal.SIGINT else _handler)
+    sys.unraisablehook = functools.partial(_resend_lost, previous=previous_hook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for s, h in previous.items():
             signal.signal(s, h)
