@@ -52,7 +52,8 @@ def run(data: str, name: str, seconds: float, seed: int) -> dict:
     space = fit_space(load_space("default"), splits.input_shape)
     spec = candidates(space, splits.input_shape[0], splits.num_classes)[0]
     stem, repeats, channels = VARIANTS[name]
-    stages = tuple(replace(s, repeats=r, channels=c) for s, r, c in zip(spec.arch.stages, repeats, channels, strict=True))
+    planned = zip(spec.arch.stages, repeats, channels, strict=True)
+    stages = tuple(replace(s, repeats=r, channels=c) for s, r, c in planned)
     arch = replace(spec.arch, stem_channels=stem, stages=stages)
     runtime = resolve_runtime("auto")
     for _ in range(2):  # the second epoch is timed: the first pays for start-up
@@ -67,7 +68,8 @@ def run(data: str, name: str, seconds: float, seed: int) -> dict:
     normalize = Normalizer(splits, runtime.device, runtime.memory_format, runtime.input_dtype)
     test = evaluate(model, splits.test, normalize, runtime)[1]
     return {"network": name, "mflops": round(count_macs(model, splits.input_shape) / 1e6, 2), "epochs": epochs,
-            "seconds_per_epoch": round(per_epoch, 2), "test_accuracy": round(test, 4), "wall_seconds": round(time.time() - start)}
+            "seconds_per_epoch": round(per_epoch, 2), "test_accuracy": round(test, 4),
+            "wall_seconds": round(time.time() - start)}
 
 
 def main() -> None:
