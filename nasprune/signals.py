@@ -18,7 +18,8 @@ import signal
 import sys
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 __all__ = ["Interrupted", "interrupt_on_signals", "exit_code", "signal_name", "signal_of"]
 
@@ -76,7 +77,7 @@ def _send_again(signum: int) -> None:
     timer.start()
 
 
-def _resend_lost(unraisable: object, previous: object = None) -> None:
+def _resend_lost(unraisable: Any, previous: Callable[[Any], object] | None = None) -> None:
     """``sys.unraisablehook`` within :func:`interrupt_on_signals`: an :class:`Interrupted` raised in a finalizer
     that :func:`_in_finalizer` did not recognise (a weakref callback) is not printed but sent again, to the
     handler that raised it; anything else goes to the previous hook."""
