@@ -80,30 +80,42 @@ def _summary_row(summary: dict) -> dict:
             "trials_finished": summary["trials"]["complete"] + summary["trials"]["stopped"]}
 
 
-def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
-    """(d): ResNet-20 trained for as many epochs as fit in the budget."""
+def train_until(arch, recipe, splits, runtime, seed: int, deadline: float,
+                share: float = 1.0) -> tuple[float, int, float]:
+    """Train ``arch`` with ``recipe`` for as many epochs as fit in ``share`` of the time left before ``deadline``
+    (a ``time.time()``), planned from a second timed epoch (the first pays for start-up and ran 1.5x slower);
+    returns (test accuracy, epochs, seconds per epoch). Also used by benchmarks/start_candidates.py."""
     import torch
 
-    from nasprune import build_model, fixed_spec, load_space
-    from nasprune.data import DataOptions, Normalizer, load_data
-    from nasprune.train import evaluate, resolve_runtime, train
+    from nasprune import build_model
+    from nasprune.data import Normalizer
+    from nasprune.train import evaluate, train
+
+    for _ in range(2):
+        torch.manual_seed(seed)
+        t0 = time.time()
+        train(build_model(arch), splits, recipe.replace(epochs=1), runtime, seed=seed)
+        per_epoch = time.time() - t0
+    epochs = max(1, int((deadline - time.time()) * share / per_epoch))
+    torch.manual_seed(seed)
+    model = build_model(arch)
+    train(model, splits, recipe.replace(epochs=epochs), runtime, seed=seed)
+    normalize = Normalizer(splits, runtime.device, runtime.memory_format, runtime.input_dtype)
+    return evaluate(model, splits.test, normalize, runtime)[1], epochs, per_epoch
+
+
+def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
+    """(d): ResNet-20 trained for as many epochs as fit in the budget."""
+    from nasprune import fixed_spec, load_space
+    from nasprune.data import DataOptions, load_data
+    from nasprune.train import resolve_runtime
 
     start = time.time()
     splits = load_data(f"imagefolder:{data}", DataOptions(), seed=seed)
-    runtime = resolve_runtime("auto")
     spec = fixed_spec(load_space("resnet20"), splits.input_shape[0], splits.num_classes)
     recipe = spec.train.replace(batch_size=128, lr=0.1)
-    for _ in range(2):  # the second epoch is timed: the first pays for start-up and ran 1.5x slower
-        torch.manual_seed(seed)
-        t0 = time.time()
-        train(build_model(spec.arch), splits, recipe.replace(epochs=1), runtime, seed=seed)
-        per_epoch = time.time() - t0
-    epochs = max(1, int((60 * minutes - (time.time() - start)) * 0.97 / per_epoch))
-    torch.manual_seed(seed)
-    model = build_model(spec.arch)
-    train(model, splits, recipe.replace(epochs=epochs), runtime, seed=seed)
-    normalize = Normalizer(splits, runtime.device, runtime.memory_format, runtime.input_dtype)
-    test = evaluate(model, splits.test, normalize, runtime)[1]
+    test, epochs, _ = train_until(spec.arch, recipe, splits, resolve_runtime("auto"), seed, start + 60 * minutes,
+                                  share=0.97)
     out["front"] = [{"test_accuracy": test, "mflops": resnet20_mflops(splits.input_shape), "arch": "resnet20",
                      "epochs": epochs}]
     out["train_seconds"] = round(time.time() - start, 1)

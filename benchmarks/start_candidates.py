@@ -10,7 +10,7 @@ if a larger one is clearly better in the same time, the search should try it fir
     python benchmarks/start_candidates.py --data imagefolder:/tmp/nasprune-bench/cifar-c16 --seconds 200
 
 Each network trains on one core with one thread, two at a time (``--parallel``); the epochs that fit are
-planned from a second timed epoch, as benchmarks/search_quality.py's (d) does.
+planned from a second timed epoch by the function benchmarks/search_quality.py's (d) uses.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ def _pin(cores: list[int], counter) -> None:
 
 def run(data: str, name: str, seconds: float, seed: int) -> dict:
     import torch
+    from search_quality import train_until  # benchmarks/search_quality.py, on sys.path beside this script
 
     from nasprune import build_model, count_macs, load_space
-    from nasprune.data import DataOptions, Normalizer, load_data
+    from nasprune.data import DataOptions, load_data
     from nasprune.space import candidates, fit_space
-    from nasprune.train import evaluate, resolve_runtime, train
+    from nasprune.train import resolve_runtime
 
     torch.set_num_threads(1)
     start = time.time()
@@ -55,20 +56,9 @@ def run(data: str, name: str, seconds: float, seed: int) -> dict:
     planned = zip(spec.arch.stages, repeats, channels, strict=True)
     stages = tuple(replace(s, repeats=r, channels=c) for s, r, c in planned)
     arch = replace(spec.arch, stem_channels=stem, stages=stages)
-    runtime = resolve_runtime("auto")
-    for _ in range(2):  # the second epoch is timed: the first pays for start-up
-        torch.manual_seed(seed)
-        t0 = time.time()
-        train(build_model(arch), splits, spec.train.replace(epochs=1), runtime, seed=seed)
-        per_epoch = time.time() - t0
-    epochs = max(1, int((seconds - (time.time() - start)) / per_epoch))
-    torch.manual_seed(seed)
-    model = build_model(arch)
-    train(model, splits, spec.train.replace(epochs=epochs), runtime, seed=seed)
-    normalize = Normalizer(splits, runtime.device, runtime.memory_format, runtime.input_dtype)
-    test = evaluate(model, splits.test, normalize, runtime)[1]
-    return {"network": name, "mflops": round(count_macs(model, splits.input_shape) / 1e6, 2), "epochs": epochs,
-            "seconds_per_epoch": round(per_epoch, 2), "test_accuracy": round(test, 4),
+    test, epochs, per_epoch = train_until(arch, spec.train, splits, resolve_runtime("auto"), seed, start + seconds)
+    return {"network": name, "mflops": round(count_macs(build_model(arch), splits.input_shape) / 1e6, 2),
+            "epochs": epochs, "seconds_per_epoch": round(per_epoch, 2), "test_accuracy": round(test, 4),
             "wall_seconds": round(time.time() - start)}
 
 

@@ -27,8 +27,8 @@ class _SignalsOnCollection:
         self.cycle = self  # freed by the collector, as psycopg's connections were
 
     def __del__(self) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, inside the finalizer
-        for _ in range(1000):
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, inside the finalizer (os.kill checks
+        for _ in range(1000):                  # for signals; the loop keeps it inside where one would not)
             pass
 
 

@@ -20,8 +20,8 @@ two phases:
    ``clearly_ahead``); otherwise it waits for the next round. Each finalist gets an equal share of the time
    left (a comparison at equal compute: a cheaper network trains more epochs, at most ``RETRAIN_FACTOR``
    times the study's), planned cheapest first, and a share a finalist cannot use passes to the next. When
-   they are done and time is left, the next winners are planned the same way. A retrained network is a trial of its own
-   (``retrain_of``: its source), so it joins the Pareto front beside the others.
+   they are done and time is left, the next winners are planned the same way. A retrained network is a trial
+   of its own (``retrain_of``: its source), so it joins the Pareto front beside the others.
 
    Why not the most accurate first, with the largest share: the exploration's short runs rank networks by how
    fast they start, which favours the bigger ones, and the ranking is within the noise of a small validation
