@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from nasprune.cli import build_parser, main
+from nasprune.search.budget import EXPLORE_SHARE
 
 
 def run(capsys, *argv):
@@ -25,6 +26,8 @@ def test_help_explains_every_option(capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "resumes the study" in out and "multiply-adds" in out and "--max-mflops" in out
+    # the parser imports nothing heavy, so its help states the share as a number: it must be budget's
+    assert f"sampled for its first {EXPLORE_SHARE:.0%}," in " ".join(out.split())
 
 
 @pytest.mark.parametrize("name, params, mflops", [("resnet20", 269_722, 40.93), ("resnet56", 853_018, 126.55),

@@ -205,7 +205,7 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                         "with --time-budget: as many as fit)")
     p.add_argument("--time-budget", type=float, metavar="MINUTES",
                    help="wall clock for the whole search: the epochs per trial are planned from it (for a new "
-                        "study), new candidates are sampled for its first half, then the winners train again with "
+                        "study), new candidates are sampled for its first 30%%, then the winners train again with "
                         "as many epochs as the rest allows")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default: the space's training.epochs)")
     p.add_argument("--objectives", choices=list(OBJECTIVES), default="accuracy,mflops", metavar=_choice(list(OBJECTIVES)),

@@ -19,9 +19,10 @@ two phases:
    theirs by more than the split's noise can explain (two standard errors of the difference:
    ``clearly_ahead``); otherwise it waits for the next round. Each finalist gets an equal share of the time
    left (a comparison at equal compute: a cheaper network trains more epochs, at most ``RETRAIN_FACTOR``
-   times the study's), planned cheapest first, and a share a finalist cannot use passes to the next. When
-   they are done and time is left, the next winners are planned the same way. A retrained network is a trial
-   of its own (``retrain_of``: its source), so it joins the Pareto front beside the others.
+   times the epochs the space, or ``--epochs``, asks of a trial), planned cheapest first, and a share a
+   finalist cannot use passes to the next. When they are done and time is left, the next winners are planned
+   the same way. A retrained network is a trial of its own (``retrain_of``: its source), so it joins the
+   Pareto front beside the others.
 
    Why not the most accurate first, with the largest share: the exploration's short runs rank networks by how
    fast they start, which favours the bigger ones, and the ranking is within the noise of a small validation
@@ -64,11 +65,11 @@ from ..train import Runtime, train
 __all__ = ["Clock", "plan_epochs", "retrain_specs", "clearly_ahead", "EXPLORE_SHARE", "TRIALS_PER_BUDGET",
            "RETRAIN_FACTOR", "FINALISTS", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
 
-EXPLORE_SHARE = 0.5  # of the budget spent sampling candidates; the rest retrains the winners for longer
+EXPLORE_SHARE = 0.3  # of the budget spent sampling candidates; the rest retrains the winners for longer
 TRIALS_PER_BUDGET = 10  # the planned epochs let about this many trials of the first candidate's size explore
 MIN_EPOCHS = 2
 MAX_EPOCH_FACTOR = 3  # planned epochs are at most this many times the space's (small data, long budget)
-RETRAIN_FACTOR = 10  # a retrained winner trains up to this many times the study's epochs
+RETRAIN_FACTOR = 10  # a retrained winner trains up to this many times the space's epochs (not the planned ones)
 FINALISTS = 1  # winners retrained per round, most accurate first (the reference networks join them)
 RESERVE_SHARE = 0.03  # of the budget kept for the winners' test evaluation and the summary
 _PROBE_BATCHES = 6
@@ -133,15 +134,18 @@ def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
 
 
 def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optuna.trial.FrozenTrial],
-                  study: optuna.Study, epochs: int, clock: Clock, val_images: int) -> list[tuple[int, TrialSpec]]:
+                  study: optuna.Study, epochs: int, clock: Clock, val_images: int,
+                  space_epochs: int) -> list[tuple[int, TrialSpec]]:
     """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and
     the ``references`` (start candidates, baselines), cheapest first, each with the epochs an equal share of the
-    time left buys (see the module docstring). While a reference is still to be retrained, a winner joins it only
-    if its validation accuracy is ``clearly_ahead`` of the best reference's on ``val_images``: a lead the split's
-    noise explains would take time from the network the user's comparison needs. A finalist that would gain no
-    epoch over its first run, or that was retrained already, is left out and passes its share on; a winner that
-    could not gain an epoch even from all the time left is passed over for the next most accurate one (at the
-    end of a budget, a cheaper one may)."""
+    time left buys, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the study's
+    ``epochs``, planned from the exploration's share, which would tie the cap to how short the exploration was).
+    While a reference is still to be retrained, a winner joins it only if its validation accuracy is
+    ``clearly_ahead`` of the best reference's on ``val_images``: a lead the split's noise explains would take
+    time from the network the user's comparison needs. A finalist that would gain no epoch over its first run
+    (``epochs``), or that was retrained already, is left out and passes its share on; a winner that could not
+    gain an epoch even from all the time left is passed over for the next most accurate one (at the end of a
+    budget, a cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fresh(t: optuna.trial.FrozenTrial) -> bool:
@@ -149,7 +153,7 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
                 and bool(_seconds_per_epoch(t)))  # a run with no timed epoch cannot be planned
 
     def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped
-        return min(RETRAIN_FACTOR * epochs, math.floor(seconds / _seconds_per_epoch(t)))
+        return min(RETRAIN_FACTOR * space_epochs, math.floor(seconds / _seconds_per_epoch(t)))
 
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
     refs = {t.number: t for t in references if fresh(t)}

@@ -317,7 +317,7 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
             time.sleep(WAIT_SECONDS)  # another worker's retraining (or the first worker's planning) is under way
             continue
         plans = retrain_specs(pareto_winners(study), reference_trials(study), study, s.epochs, clock,
-                              len(s.data.val))
+                              len(s.data.val), space_epochs=_epochs(s.config, s.space))
         if not plans:
             break
         for source, spec in plans:

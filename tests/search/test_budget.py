@@ -39,13 +39,15 @@ def test_finalists_get_equal_time_cheapest_first_and_unused_time_passes_on(monke
     study = optuna.create_study(directions=["maximize", "minimize"])
     winners = [winner(1, 0.9, 10.0, per_epoch=10.0)]
     starts = [winner(2, 0.8, 1.0, per_epoch=1.0), winner(3, 0.7, 50.0, per_epoch=100.0)]
-    plans = retrain_specs(winners, starts, study, epochs=8, clock=clock, val_images=1000)  # 3 finalists, 300 s each
+    plans = retrain_specs(winners, starts, study, epochs=8, clock=clock, val_images=1000,
+                          space_epochs=6)  # 3 finalists, 300 s each
     left = 0.9 * 1000
     assert [n for n, _ in plans] == [2, 1]  # cheapest first; trial 3 gets too little for more than 8 epochs
-    assert plans[0][1].train.epochs == RETRAIN_FACTOR * 8  # capped: 80 epochs of a 1-s network (80 of its 300 s)
-    assert plans[1][1].train.epochs == int((2 * left / 3 - 80) / 10)  # its 300 s and the 220 s trial 2 left: 52
+    # capped at the space's epochs times the factor, not the study's (planned) 8: 60 epochs of a 1-s network
+    assert plans[0][1].train.epochs == RETRAIN_FACTOR * 6
+    assert plans[1][1].train.epochs == int((2 * left / 3 - 60) / 10)  # its 300 s and the 240 s trial 2 left: 54
     alone = dict(retrain_specs([winner(7, 0.9, 10.0, per_epoch=15.0)], [], study, epochs=8, clock=clock,
-                                val_images=1000))
+                                val_images=1000, space_epochs=10))
     assert alone[7].train.epochs == int(left / 15)  # the only finalist gets all the time left (60 epochs)
 
 
@@ -55,7 +57,8 @@ def test_the_reference_networks_join_the_most_accurate_winners(monkeypatch):
     study = optuna.create_study(directions=["maximize", "minimize"])
     winners = [winner(n, 0.9 - n / 100, 10.0 - n, per_epoch=1.0) for n in range(FINALISTS + 2)]
     start = winner(20, 0.5, 50.0, per_epoch=1.0)  # not on the front: led by cheaper winners after a short run
-    plans = dict(retrain_specs(winners, [start, winners[0]], study, epochs=4, clock=clock, val_images=1000))
+    plans = dict(retrain_specs(winners, [start, winners[0]],
+                               study, epochs=4, clock=clock, val_images=1000, space_epochs=10))
     assert sorted(plans) == [*range(FINALISTS), 20]  # the most accurate winners, and the start candidate once
     assert len({spec.train.epochs for spec in plans.values()}) == 1  # equal time, equal cost: equal epochs
 
@@ -84,7 +87,7 @@ def test_a_winner_is_retrained_once_and_a_retrained_one_never_again(monkeypatch)
     retrained = winner(5, 0.99, 10.0, 1.0)
     retrained.user_attrs[RETRAIN_OF] = 2
     assert retrain_specs([winner(1, 0.9, 10.0, 1.0), retrained], [retrained], study, epochs=4, clock=clock,
-                         val_images=1000) == []
+                         val_images=1000, space_epochs=10) == []
 
 
 def test_a_winner_too_slow_for_the_time_left_gives_way_to_the_next(monkeypatch):
@@ -94,7 +97,7 @@ def test_a_winner_too_slow_for_the_time_left_gives_way_to_the_next(monkeypatch):
     clock = Clock(start=-550.0, seconds=(550 + 50) / 0.97)  # 50 s of training left
     study = optuna.create_study(directions=["maximize", "minimize"])
     slow, cheap = winner(1, 0.9, 10.0, per_epoch=10.0, epochs=8), winner(2, 0.6, 0.5, per_epoch=0.75, epochs=8)
-    plans = dict(retrain_specs([slow, cheap], [], study, epochs=8, clock=clock, val_images=1000))
+    plans = dict(retrain_specs([slow, cheap], [], study, epochs=8, clock=clock, val_images=1000, space_epochs=10))
     assert list(plans) == [2] and plans[2].train.epochs == 60  # the cheap one: 45 s at 0.75 s an epoch
 
 
@@ -109,13 +112,17 @@ def test_a_winner_inside_the_validation_noise_of_a_start_candidate_waits_for_the
     close, clear = winner(1, 0.496, 10.0, per_epoch=1.0), winner(2, 0.53, 11.0, per_epoch=1.0)
     assert not clearly_ahead(0.496, 0.474, 1000) and clearly_ahead(0.53, 0.474, 1000)  # 4.5 points apart needed
     assert not clearly_ahead(0.474, 0.474, 10**9)
-    assert dict(retrain_specs([close], [start], study, epochs=4, clock=clock, val_images=1000)).keys() == {20}
-    assert dict(retrain_specs([clear], [start], study, epochs=4, clock=clock, val_images=1000)).keys() == {2, 20}
+    assert dict(retrain_specs([close], [start],
+                              study, epochs=4, clock=clock, val_images=1000, space_epochs=10)).keys() == {20}
+    assert dict(retrain_specs([clear], [start],
+                              study, epochs=4, clock=clock, val_images=1000, space_epochs=10)).keys() == {2, 20}
     # a larger split tells 2.2 points apart (3 standard errors of the difference on 10,000 images)
-    assert dict(retrain_specs([close], [start], study, epochs=4, clock=clock, val_images=10_000)).keys() == {1, 20}
+    assert dict(retrain_specs([close], [start],
+                              study, epochs=4, clock=clock, val_images=10_000, space_epochs=10)).keys() == {1, 20}
     # the next round, once the start candidate is retrained: the winner's turn
     study.add_trial(create_trial(values=[0.7, 12.0], user_attrs={RETRAIN_OF: 20}))
-    assert dict(retrain_specs([close], [start], study, epochs=4, clock=clock, val_images=1000)).keys() == {1}
+    assert dict(retrain_specs([close], [start],
+                              study, epochs=4, clock=clock, val_images=1000, space_epochs=10)).keys() == {1}
 
 
 def test_a_run_shortened_by_a_rule_is_complete_and_says_so(tmp_path, tiny_space, digits):
