@@ -26,10 +26,12 @@ test split (the same training images, another test split) and appends them as ro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -194,6 +196,51 @@ def table(rows: list[dict], root: Path) -> str:
     return "\n".join(lines)
 
 
+def _stop(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)  # so that schedule's finally stops the runs
+
+
+def schedule(todo: list[tuple[str, str, int]], args: argparse.Namespace) -> None:
+    """Run ``todo`` (method, set, seed), ``args.parallel`` at a time, each pinned to one core, appending each
+    result to ``args.out`` as it ends. Each run is a process group of its own; when this process ends early
+    (Ctrl-C, SIGTERM, an error), the runs still going are sent SIGTERM and waited for, so that no search is
+    left behind writing into a study that a new start would use (``--keep``) or competing for the cores."""
+    running: list[tuple[subprocess.Popen, int]] = []
+    free = list(range(args.parallel))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.parallel > 1 else dict(os.environ)
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        while todo or running:
+            while todo and free:
+                m, s, seed = todo.pop(0)
+                core = free.pop(0)
+                pin = ["taskset", "-c", str(core % (os.cpu_count() or 1))] if args.parallel > 1 else []
+                cmd = [*pin, sys.executable, __file__, "--root", str(args.root), "--minutes", str(args.minutes),
+                       "--one", m, s, str(seed), *(["--keep", str(args.keep.resolve())] if args.keep else [])]
+                running.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env,
+                                                 start_new_session=True), core))
+            time.sleep(2)
+            for proc, core in list(running):
+                if proc.poll() is None:
+                    continue
+                running.remove((proc, core))
+                free.append(core)
+                text = proc.stdout.read().strip().splitlines()
+                if proc.returncode == 0 and text:
+                    with args.out.open("a") as f:
+                        f.write(text[-1] + "\n")
+                    print(text[-1], flush=True)
+                else:
+                    print(f"run failed ({proc.returncode}): {proc.args}", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for proc, _ in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, _ in running:
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/tmp/nasprune-bench"), help="benchmarks/datasets.py --out")
@@ -230,30 +277,7 @@ def main() -> None:
                     for r in map(json.loads, args.out.read_text().splitlines())}
         todo = [(m, s, seed) for s in args.sets for seed in args.seeds for m in args.methods
                 if (s, m, seed, args.minutes) not in done]
-        running: list[tuple[subprocess.Popen, int]] = []
-        free = list(range(args.parallel))
-        env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.parallel > 1 else dict(os.environ)
-        while todo or running:
-            while todo and free:
-                m, s, seed = todo.pop(0)
-                core = free.pop(0)
-                pin = ["taskset", "-c", str(core % (os.cpu_count() or 1))] if args.parallel > 1 else []
-                cmd = [*pin, sys.executable, __file__, "--root", str(args.root), "--minutes", str(args.minutes),
-                       "--one", m, s, str(seed), *(["--keep", str(args.keep.resolve())] if args.keep else [])]
-                running.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env), core))
-            time.sleep(2)
-            for proc, core in list(running):
-                if proc.poll() is None:
-                    continue
-                running.remove((proc, core))
-                free.append(core)
-                text = proc.stdout.read().strip().splitlines()
-                if proc.returncode == 0 and text:
-                    with args.out.open("a") as f:
-                        f.write(text[-1] + "\n")
-                    print(text[-1], flush=True)
-                else:
-                    print(f"run failed ({proc.returncode}): {proc.args}", flush=True)
+        schedule(todo, args)
     rows = [r for r in map(json.loads, args.out.read_text().splitlines()) if r["minutes"] == args.minutes]
     print(table(rows, args.root))
 
