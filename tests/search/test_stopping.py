@@ -139,9 +139,9 @@ def test_retrained_trials_are_neither_judged_nor_peers():
 
 
 def test_the_time_budget_stops_a_trial_before_an_epoch_that_would_end_too_late(monkeypatch):
-    from nasprune.search.budget import Clock
+    from nasprune.search.budget import EXPLORE_SHARE, Clock
 
-    clock = Clock(start=0.0, seconds=1000.0)  # sampling until 500 s, training until 970 s
+    clock = Clock(start=0.0, seconds=500.0 / EXPLORE_SHARE)  # sampling until 500 s, whatever the share
     study = optuna.create_study()
     trial = study.ask()
     trial.set_user_attr("spec", {"train": {"epochs": 10}})
@@ -155,7 +155,7 @@ def test_the_time_budget_stops_a_trial_before_an_epoch_that_would_end_too_late(m
     assert Deadline(clock)(trial, 2, 0.6) is None
     monkeypatch.setattr("time.time", lambda: 580.0)  # ... at 660 s: too slow for the budget
     assert "too slow to train within it" in Deadline(clock)(trial, 2, 0.6)
-    monkeypatch.setattr("time.time", lambda: 965.0)
+    monkeypatch.setattr("time.time", lambda: clock.deadline - 5.0)
     assert "would end after the search's budget" in Deadline(clock)(trial, 2, 0.6)
 
 
