@@ -37,7 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from nasprune.cli.streams import guarded_streams, tell
+from nasprune.signals import exit_code, interrupt_on_signals, signal_name, signal_of
 
 SETS = ("cifar-c32", "cifar-g32", "cifar-c16")
 METHODS = ("a", "b", "c", "d")
@@ -196,8 +200,17 @@ def table(rows: list[dict], root: Path) -> str:
     return "\n".join(lines)
 
 
-def _stop(signum: int, frame) -> None:
-    raise SystemExit(128 + signum)  # so that schedule's finally stops the runs
+@contextlib.contextmanager
+def _stopping(running: list[tuple[subprocess.Popen, int]]) -> Iterator[None]:
+    """On leaving the block, send each of the ``running`` runs' process groups SIGTERM and wait for them."""
+    try:
+        yield
+    finally:
+        for proc, _ in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, _ in running:
+            proc.wait()
 
 
 def schedule(todo: list[tuple[str, str, int]], args: argparse.Namespace) -> None:
@@ -208,8 +221,7 @@ def schedule(todo: list[tuple[str, str, int]], args: argparse.Namespace) -> None
     running: list[tuple[subprocess.Popen, int]] = []
     free = list(range(args.parallel))
     env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.parallel > 1 else dict(os.environ)
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
+    with interrupt_on_signals(), _stopping(running):  # SIGTERM raises like Ctrl-C, and the runs are stopped
         while todo or running:
             while todo and free:
                 m, s, seed = todo.pop(0)
@@ -232,13 +244,6 @@ def schedule(todo: list[tuple[str, str, int]], args: argparse.Namespace) -> None
                     print(text[-1], flush=True)
                 else:
                     print(f"run failed ({proc.returncode}): {proc.args}", flush=True)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for proc, _ in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc, _ in running:
-            proc.wait()
 
 
 def main() -> None:
@@ -277,7 +282,13 @@ def main() -> None:
                     for r in map(json.loads, args.out.read_text().splitlines())}
         todo = [(m, s, seed) for s in args.sets for seed in args.seeds for m in args.methods
                 if (s, m, seed, args.minutes) not in done]
-        schedule(todo, args)
+        with guarded_streams():  # `... | tee log` and Ctrl-C: tee is gone, the message still reaches the user
+            try:
+                schedule(todo, args)
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the runs were stopped, the rows so far kept
+                tell(f"stopped ({signal_name(signal_of(exc))}); the same command runs what is left (a stopped "
+                     "run starts over)")
+                sys.exit(exit_code(exc))
     rows = [r for r in map(json.loads, args.out.read_text().splitlines()) if r["minutes"] == args.minutes]
     print(table(rows, args.root))
 
