@@ -112,6 +112,7 @@ class BlockInfo:
     cls: type[nn.Module]
     residual: bool  # has a shortcut whose kind (conv | pad) the spec chooses
     default_expansion: float | None  # None: the block does not use ``expansion``
+    linear_end: bool = False  # its output is a norm with no activation after it (MBConv's linear projection)
 
 
 #: block name -> BlockInfo
@@ -119,4 +120,4 @@ BLOCKS: Registry[BlockInfo] = Registry("block")
 BLOCKS.register("plain", BlockInfo(PlainBlock, residual=False, default_expansion=None))
 BLOCKS.register("basic", BlockInfo(BasicBlock, residual=True, default_expansion=None))
 BLOCKS.register("bottleneck", BlockInfo(Bottleneck, residual=True, default_expansion=4.0))
-BLOCKS.register("mbconv", BlockInfo(MBConv, residual=False, default_expansion=6.0))
+BLOCKS.register("mbconv", BlockInfo(MBConv, residual=False, default_expansion=6.0, linear_end=True))

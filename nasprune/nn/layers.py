@@ -29,6 +29,8 @@ __all__ = [
     "PadShortcut",
     "make_shortcut",
     "GROUP_NORM_GROUPS",
+    "CHANNELWISE_NORMS",
+    "group_count",
     "SHORTCUTS",
 ]
 
@@ -55,6 +57,18 @@ for _name, _factory in {
 GROUP_NORM_GROUPS = 8
 
 
+def group_count(channels: int) -> int:
+    """Groups of the group norm over ``channels``: gcd(channels, 8), halved while a group would hold a single
+    channel. A group of one channel is instance norm: it sets that channel's spatial mean to its bias, and
+    where it is the last layer before the global-average-pooling head (an MBConv's linear projection) the
+    classifier sees a constant for every input (measured: an mbconv network ending in GroupNorm(8, 8) had
+    logits identical across inputs at initialization and stayed at chance for 20 epochs)."""
+    groups = math.gcd(channels, GROUP_NORM_GROUPS)
+    while groups > 1 and channels // groups < 2:
+        groups //= 2
+    return groups
+
+
 class LayerNorm2d(nn.LayerNorm):
     """Layer norm over the channels of each pixel of an (N, C, H, W) tensor, as in ConvNeXt and timm."""
 
@@ -70,11 +84,14 @@ class LayerNorm2d(nn.LayerNorm):
 #: norm name -> factory of the channel count
 NORMS: Registry[NormFactory] = Registry("norm")
 NORMS.register("batch", nn.BatchNorm2d)
-NORMS.register("group", lambda c: nn.GroupNorm(math.gcd(c, GROUP_NORM_GROUPS), c))
+NORMS.register("group", lambda c: nn.GroupNorm(group_count(c), c))
 NORMS.register("layer", LayerNorm2d)
 # affine=True so instance norm has the same learnable scale and shift as the others (and can be pruned)
 NORMS.register("instance", lambda c: nn.InstanceNorm2d(c, affine=True))
 NORMS.register("none", lambda c: nn.Identity())
+#: norms whose statistics are each channel's own, over space: they set every channel's spatial mean to its bias,
+#: so none may be the last layer before the global-average-pooling head (see nasprune.nn.network)
+CHANNELWISE_NORMS = ("instance",)
 
 
 def get_act(name: str) -> ActFactory:

@@ -11,7 +11,7 @@ from torch import nn
 from ..errors import SpecError
 from ..spec import ArchSpec, StageSpec
 from .blocks import BLOCKS
-from .layers import SHORTCUTS, ActFactory, ConvNormAct, NormFactory, get_act, get_norm
+from .layers import CHANNELWISE_NORMS, SHORTCUTS, ActFactory, ConvNormAct, NormFactory, get_act, get_norm
 
 __all__ = ["Network", "Stage", "Head", "build_model", "weighted_depth", "STEMS", "STEM_REDUCTION", "DOWNSAMPLES"]
 
@@ -77,6 +77,18 @@ class Head(nn.Module):
         return self.fc(self.dropout(self.hidden(x)))
 
 
+def _check_sighted(arch: ArchSpec) -> None:
+    """A block that ends in a norm with no activation after it, with a norm whose statistics are each channel's
+    own over space, hands the head features whose every channel has the same spatial mean for every input: the
+    global-average-pooling head sees a constant, and the network cannot learn (measured: an MBConv network with
+    instance norm gives identical logits for all inputs). Such a network is refused, not trained."""
+    if BLOCKS.get(arch.block).linear_end and arch.norm in CHANNELWISE_NORMS:
+        good = ", ".join(n for n in ("batch", "group", "layer", "none") if n not in CHANNELWISE_NORMS)
+        raise SpecError(f"block {arch.block!r} ends in a linear projection, and {arch.norm} norm there sets each "
+                        f"channel's spatial mean, so the pooled features are the same for every input; "
+                        f"use norm {good} with {arch.block}")
+
+
 class Network(nn.Module):
     """stem -> stages -> head, built from (and carrying) its :class:`ArchSpec`."""
 
@@ -84,6 +96,7 @@ class Network(nn.Module):
         super().__init__()
         if arch.shortcut not in SHORTCUTS:
             raise SpecError(f"unknown shortcut {arch.shortcut!r}; valid: {', '.join(SHORTCUTS)}")
+        _check_sighted(arch)
         act, norm = get_act(arch.act), get_norm(arch.norm)
         self.arch = arch
         self.stem = _stem(arch, act, norm)
