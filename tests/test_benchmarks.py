@@ -1,12 +1,17 @@
 """Every benchmark script still imports and parses its options: they run by hand or on the GPU machine, not in
 the suite, so a library change that breaks their imports (as moving the diagnostics once broke depth.py) would
-otherwise show only on the day someone runs them."""
+otherwise show only on the day someone runs them. The synthetic letters set is cheap enough (Pillow and numpy,
+milliseconds an image) to check its layout and determinism here too."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))
@@ -36,3 +41,33 @@ def test_every_benchmark_answers_help():
     proc = subprocess.run([sys.executable, "-c", PROBE, *SCRIPTS], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def _datasets_module():
+    spec = importlib.util.spec_from_file_location("benchmarks_datasets", ROOT / "benchmarks" / "datasets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_letters_layout_and_determinism(tmp_path, monkeypatch):
+    datasets = _datasets_module()
+    monkeypatch.setattr(sys, "argv", ["datasets.py", "--letters", "--train-per-class", "2", "--test-per-class", "1",
+                                      "--out", str(tmp_path / "a")])
+    datasets.main()
+    root = tmp_path / "a" / "letters"
+    for split, count in (("train", 2), ("test", 1)):
+        assert sorted(d.name for d in (root / split).iterdir()) == sorted(datasets.LETTERS)
+        files = sorted((root / split).rglob("*.png"))
+        assert len(files) == 12 * count
+        with Image.open(files[0]) as im:
+            assert (im.mode, im.size) == ("RGB", (48, 32))
+    fonts = datasets.make_letters(tmp_path / "b", train_per_class=1, test_per_class=1)
+    assert fonts["train"] and fonts["test"] and not {f.name for f in fonts["train"]} & {f.name for f in fonts["test"]}
+    # image i depends only on (seed, split, class, i): a smaller count makes the same first images
+    assert (tmp_path / "b/letters/train/q/0000.png").read_bytes() == (root / "train/q/0000.png").read_bytes()
+
+
+def test_letters_without_fonts_says_where_it_looked(tmp_path):
+    with pytest.raises(SystemExit, match="at least 2 TrueType fonts.*pass --fonts DIR"):
+        _datasets_module().letter_fonts(tmp_path)
