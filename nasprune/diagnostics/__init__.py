@@ -9,7 +9,7 @@ channels); :func:`findings` turns those numbers and the per-epoch history into s
 
 from .gradients import GradientRecorder, GradientSummary, measure_gradients
 from .overfitting import OVERFIT_GAP, Generalization, summarize_history
-from .probe import estimate_drops, head_of, probe_batch, trial_diagnostics
+from .probe import estimate_drops, head_of, probe_batch, recorded_diagnosis, trial_diagnostics
 from .redundancy import BlockProbe, Redundancy, RunProbe, is_identity_block, linear_cka, probe_redundancy
 from .verdict import (
            EXPLODING,
@@ -25,4 +25,5 @@ from .verdict import (
 __all__ = ["Diagnosis", "Finding", "findings", "format_diagnosis", "read_diagnosis", "write_diagnosis",
            "GradientRecorder", "GradientSummary", "measure_gradients", "Generalization", "summarize_history",
            "Redundancy", "BlockProbe", "RunProbe", "probe_redundancy", "linear_cka", "is_identity_block",
-           "probe_batch", "head_of", "estimate_drops", "trial_diagnostics", "OVERFIT_GAP", "VANISHING", "EXPLODING"]
+           "probe_batch", "head_of", "estimate_drops", "trial_diagnostics", "recorded_diagnosis", "OVERFIT_GAP",
+           "VANISHING", "EXPLODING"]

@@ -1,11 +1,13 @@
-"""Diagnostics taken on a trained network: the probe batch, the cost of bypassing redundant blocks, and what
-every search trial records (:func:`trial_diagnostics`, from numbers it has anyway or can get in one probe batch)."""
+"""Diagnostics taken on a trained network: the probe batch, the cost of bypassing redundant blocks, what every
+search trial records (:func:`trial_diagnostics`, from numbers it has anyway or can get in one probe batch), and
+the verdict read back from that record (:func:`recorded_diagnosis`)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -14,14 +16,14 @@ from torch import nn
 from ..data import DataSplits, Normalizer
 from ..data.splits import Split
 from ..nn import weighted_depth
-from ..spec import describe
+from ..spec import ArchSpec, describe
 from ..train import Runtime, evaluate
-from .gradients import GradientRecorder
+from .gradients import GradientRecorder, GradientSummary
 from .overfitting import summarize_history
 from .redundancy import Redundancy, probe_redundancy
 from .verdict import Diagnosis, findings
 
-__all__ = ["probe_batch", "head_of", "estimate_drops", "trial_diagnostics"]
+__all__ = ["probe_batch", "head_of", "estimate_drops", "trial_diagnostics", "recorded_diagnosis"]
 
 log = logging.getLogger("nasprune")
 
@@ -85,3 +87,22 @@ def trial_diagnostics(number: int, model: nn.Module, data: DataSplits, runtime: 
         log.warning("depth diagnostics of trial %d failed: %s: %s", number, exc.__class__.__name__, exc)
         out["diagnostics_error"] = f"{exc.__class__.__name__}: {exc}"
     return out
+
+
+def recorded_diagnosis(label: str, attrs: Mapping[str, Any]) -> Diagnosis | None:
+    """The diagnosis of a search trial read back from its user attributes (history, gradients, redundancy, spec),
+    with the verdict of today's rules, as :func:`trial_diagnostics` would write it now: a report shows the same
+    words as ``nasprune diagnose``, whenever the study was searched. None for a trial without diagnostics (a study
+    searched before they existed, a trial whose diagnostics failed, a pruned model)."""
+    if not attrs.get("gradients") or not (attrs.get("spec") or {}).get("arch"):
+        return None
+    arch = ArchSpec.from_dict(attrs["spec"]["arch"])
+    history = attrs.get("history") or []
+    diagnosis = Diagnosis(source=label, arch=attrs.get("arch") or describe(arch), block=arch.block, norm=arch.norm,
+                          depth=attrs.get("depth") or 0, mflops=attrs.get("mflops"),
+                          val_accuracy=history[-1]["val_acc"] if history else None,
+                          generalization=summarize_history(history),
+                          gradients=GradientSummary.from_dict(attrs["gradients"]),
+                          redundancy=Redundancy.from_dict(attrs["redundancy"]) if attrs.get("redundancy") else None,
+                          num_classes=arch.num_classes)
+    return dataclasses.replace(diagnosis, findings=findings(diagnosis))

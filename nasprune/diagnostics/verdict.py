@@ -2,8 +2,9 @@
 round-trip safe) and :func:`findings` (what went wrong, in one line each, with the remedy).
 
 Thresholds, each a module constant: a first/last gradient ratio below :data:`VANISHING` or above
-:data:`EXPLODING`; a generalization gap above ``overfitting.OVERFIT_GAP``; a redundant block as defined in
-:mod:`nasprune.diagnose.redundancy`; near-zero channels above :data:`NEAR_ZERO_SHARE` of all block channels.
+:data:`EXPLODING`; a generalization gap above ``overfitting.OVERFIT_GAP``, or one that grows (its trend after
+the warm-up and that trend's whole confidence interval above 0: ``Generalization.trend``); a redundant block as
+defined in :mod:`nasprune.diagnostics.redundancy`; near-zero channels above :data:`NEAR_ZERO_SHARE` of all block channels.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from ..checkpoint import write_json
 from ..errors import CheckpointError
 from .gradients import GradientSummary
-from .overfitting import OVERFIT_GAP, Generalization
+from .overfitting import OVERFIT_GAP, TREND_CONFIDENCE, TREND_EPOCHS, WARMUP_SHARE, Generalization
 from .redundancy import Redundancy, RunProbe
 
 __all__ = ["Finding", "Diagnosis", "findings", "format_diagnosis", "read_diagnosis", "write_diagnosis",
@@ -64,7 +65,7 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("gradients", "gradients_init"):  # with their headline ratio, for readers of the JSON
+        for key in ("gradients", "gradients_init", "generalization"):  # with the headline ratio; gaps as a list
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key).to_dict()
         data["verdict"] = [f.message for f in self.findings]
@@ -87,13 +88,30 @@ def _points(x: float) -> str:
     return f"{100 * x:.1f} points"
 
 
+def _trend_words(g: Generalization) -> str:
+    """The fitted trend with its interval and epochs, e.g. ``+0.88 points/epoch over epochs 4-10 (95% CI +0.16 to
+    +1.41)``; what the epochs cannot give is said instead."""
+    if g.gap_trend is None or g.trend_from is None or g.trend_low is None or g.trend_high is None:
+        return f"not fitted (fewer than {TREND_EPOCHS} epochs after the first {WARMUP_SHARE:.0%})"
+    return (f"{100 * g.gap_trend:+.2f} points/epoch over epochs {g.trend_from}-{g.epochs} ({TREND_CONFIDENCE:.0%} CI "
+            f"{100 * g.trend_low:+.2f} to {100 * g.trend_high:+.2f})")
+
+
+def _gap_words(g: Generalization) -> str:
+    """The gap at the best epoch in words; a negative one as what it is (train accuracy below validation)."""
+    where = "at its best epoch" if g.source == "history" else "measured now"
+    if g.gap < 0:
+        return f"train accuracy {_points(-g.gap)} below validation {where}"
+    return f"gap {_points(g.gap)} {where}"
+
+
 def _generalization(g: Generalization | None) -> list[Finding]:
     if g is None or not (g.overfitting or (g.growing and (g.val_loss_rise or 0) > 0.1)):
         return []
     where = f"at the best epoch {g.best_epoch} of {g.epochs}" if g.source == "history" else "measured now"
     details = [f"gap {_points(g.gap)}"]
     if g.growing:
-        details.append(f"growing {_points(g.gap_trend)} per epoch")
+        details.append(f"growing {_trend_words(g)}")
     if g.val_loss_rise:
         details.append(f"validation loss up {g.val_loss_rise:.0%} from its lowest")
     head = "overfitting" if g.overfitting else "starting to overfit"
@@ -181,10 +199,9 @@ def findings(d: Diagnosis) -> list[Finding]:
     parts = []
     g = d.generalization
     if g is not None:
-        growing = g.gap_trend > 0.005 and g.source == "history"
-        parts.append(f"no overfitting (gap {_points(g.gap)} at its best epoch, under {_points(OVERFIT_GAP)}"
-                     + (f"; it grows {g.gap_trend * 100:+.2f} points/epoch, so longer training may start to overfit)"
-                        if growing else ")"))
+        under = f", under {_points(OVERFIT_GAP)}" if g.gap >= 0 else ""
+        parts.append(f"no overfitting ({_gap_words(g)}{under}"
+                     + (f"; it grows {_trend_words(g)}, so longer training may start to overfit)" if g.growing else ")"))
     summary = d.gradients or d.gradients_init
     if summary is not None and summary.ratio is not None:
         parts.append(f"no vanishing or exploding gradients (first/last ratio {summary.ratio:.2g})")
@@ -204,9 +221,12 @@ def format_diagnosis(d: Diagnosis) -> str:
     numbers = []
     g = d.generalization
     if g is not None:
-        numbers.append(f"gap {_points(g.gap)} at epoch {g.best_epoch}/{g.epochs} (trend {g.gap_trend * 100:+.2f} "
-                       f"points/epoch)"
-                       if g.source == "history" else f"gap {_points(g.gap)} (measured now)")
+        if g.source != "history":
+            numbers.append(f"gap {_points(g.gap)} (measured now)")
+        else:
+            each = f"gap per epoch {', '.join(f'{100 * x:.1f}' for x in g.gaps)} points, " if g.gaps else "gap "
+            numbers.append(f"{each}{_points(g.gap)} at the best epoch {g.best_epoch}/{g.epochs}, trend "
+                           f"{_trend_words(g)}")
     for summary in (d.gradients, d.gradients_init):
         if summary is not None and summary.ratio is not None:
             numbers.append(f"first/last gradient ratio {summary.ratio:.2g} ({summary.source}, {len(summary.steps)} "

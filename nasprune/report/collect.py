@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ..diagnostics import Redundancy, summarize_history
+from ..diagnostics import Redundancy, recorded_diagnosis, summarize_history
 from ..record import PRUNED_FROM, outcome_of, pareto_front, reason_of, state_label
 
 __all__ = ["TrialRecord", "collect", "front_of", "csv_rows", "CSV_COLUMNS"]
@@ -47,7 +47,7 @@ class TrialRecord:
     blocks_total: int | None = None
     near_zero_share: float | None = None  # share of block channels with near-zero output
     gap_best: float | None = None  # train - validation accuracy at the best epoch
-    diagnosis: list[str] = field(default_factory=list)  # the verdict's lines
+    diagnosis: list[str] = field(default_factory=list)  # the verdict's lines, by today's rules where it can be redone
 
     @property
     def redundant_share(self) -> float | None:
@@ -88,9 +88,12 @@ def collect(study: optuna.Study) -> list[TrialRecord]:
 
 
 def _diagnostics(attrs: dict[str, Any], history: list[dict]) -> dict[str, Any]:
-    """The depth diagnostics a trial recorded (absent in studies made before they existed)."""
+    """The depth diagnostics a trial recorded (absent in studies made before they existed), and their verdict
+    redone from them (what ``nasprune diagnose`` would say; the words the trial stored where it cannot be)."""
+    redone = recorded_diagnosis("trial", attrs)
     out: dict[str, Any] = {"grad_ratio": (attrs.get("gradients") or {}).get("ratio"),
-                           "diagnosis": list(attrs.get("diagnosis") or [])}
+                           "diagnosis": [f.message for f in redone.findings] if redone
+                           else list(attrs.get("diagnosis") or [])}
     general = summarize_history(history)
     out["gap_best"] = general.gap if general else None
     if attrs.get("redundancy"):

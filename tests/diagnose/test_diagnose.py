@@ -62,7 +62,8 @@ def test_summarize_history_reads_the_best_epoch_and_the_trend():
                {"epoch": 3, "train_acc": 0.99, "val_acc": 0.79, "train_loss": 0.1, "val_loss": 0.9}]
     g = summarize_history(history)
     assert (g.best_epoch, g.gap, g.gap_last) == (2, pytest.approx(0.1), pytest.approx(0.2))
-    assert g.gap_trend == pytest.approx(0.1) and g.val_loss_rise == pytest.approx(0.5) and g.overfitting
+    assert g.val_loss_rise == pytest.approx(0.5) and g.overfitting
+    assert g.gaps == pytest.approx((0.0, 0.1, 0.2)) and g.gap_trend is None  # 3 epochs: too few for a trend
     assert summarize_history([]) is None
 
 
