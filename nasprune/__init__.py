@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **dict.fromkeys(("ArchSpec", "StageSpec", "TrainSpec", "TrialSpec", "describe"), "spec"),
     **dict.fromkeys(("SearchSpace", "load_space", "sample_spec", "fixed_spec"), "space"),
-    **dict.fromkeys(("build_model", "weighted_depth"), "nn"),
+    **dict.fromkeys(("build_model", "weighted_depth", "describe_model"), "nn"),
     **dict.fromkeys(("DataSplits", "load_data"), "data"),
     **dict.fromkeys(("Runtime", "resolve_runtime", "train"), "train"),
     **dict.fromkeys(("Cost", "measure", "count_macs", "count_params", "measure_latency"), "measure"),

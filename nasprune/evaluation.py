@@ -15,9 +15,8 @@ from .data import DataSplits, Normalizer
 from .data.placement import place_data
 from .errors import CheckpointError
 from .measure import count_macs, count_params, measure_latency
-from .nn import weighted_depth
+from .nn import describe_model, weighted_depth
 from .provenance import data_for_model
-from .spec import describe
 from .train import Runtime, evaluate, resolve_runtime
 
 __all__ = ["measure_model", "evaluate_saved", "LATENCIES"]
@@ -64,6 +63,6 @@ def evaluate_saved(path: str | Path, data: str | None = None, changes: Mapping[s
     model.to(memory_format=runtime.memory_format)
     chosen = data_for_model(path, spec, data, changes, download, cache)
     splits = place_data(chosen.data, runtime.device)
-    return {"model": str(path), "arch": describe(spec.arch), "pruned": bool(load_pruning(path)),
+    return {"model": str(path), "arch": describe_model(model), "pruned": bool(load_pruning(path)),
             "depth": weighted_depth(model), "data": splits.describe(), "data_note": chosen.note,
             "device": runtime.describe(), **measure_model(model, splits, runtime, latency_threads)}

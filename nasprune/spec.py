@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,13 +154,21 @@ class TrialSpec:
         return cls.from_dict(data)
 
 
-def describe(arch: ArchSpec) -> str:
+def _width(channels: Sequence[int]) -> str:
+    return str(channels[0]) if min(channels) == max(channels) else f"{min(channels)}-{max(channels)}"
+
+
+def describe(arch: ArchSpec, widths: Sequence[Sequence[int]] | None = None, stem_channels: int | None = None) -> str:
     """One readable line for tables and logs, e.g. ``basic[3,3,3]x[16,32,64] cifar/16 k3 batch relu``.
 
-    Options at their defaults are left out; the line is a summary, the spec is the record.
+    ``widths`` (the output channels of each block, per stage) and ``stem_channels`` give the network's widths as
+    built where they differ from the spec's, as after channel pruning (``nasprune.nn.describe_model`` passes
+    them): a stage whose blocks differ shows their range, ``plain[3]x[40-64]``. Options at their defaults are
+    left out; the line is a summary, the spec is the record.
     """
     ints = lambda xs: ",".join(str(x) for x in xs)  # noqa: E731
-    parts = [f"{arch.block}[{ints(arch.repeats)}]x[{ints(arch.widths)}]", f"{arch.stem}/{arch.stem_channels}",
+    shown = ",".join(_width(w) for w in widths) if widths is not None else ints(arch.widths)
+    parts = [f"{arch.block}[{ints(arch.repeats)}]x[{shown}]", f"{arch.stem}/{stem_channels or arch.stem_channels}",
              f"k{arch.kernel_size}", arch.norm, arch.act]
     if arch.expansion != 1:
         parts.append(f"e{arch.expansion:g}")

@@ -30,7 +30,7 @@ from ..diagnostics import (
 )
 from ..errors import ConfigError
 from ..measure import count_macs
-from ..nn import build_model, weighted_depth
+from ..nn import build_model, describe_model, weighted_depth
 from ..options import flag
 from ..record import Picked, load_picked
 from ..spec import describe
@@ -130,7 +130,7 @@ def _generalization(loaded: Picked, data: DataSplits, runtime: Runtime) -> Gener
     val_loss, val_acc = evaluate(loaded.model, data.val, normalize, runtime, data.streamed)
     gap = round(train_acc - val_acc, 4)
     return Generalization(epochs=1, best_epoch=1, train_acc=round(train_acc, 4), val_acc=round(val_acc, 4), gap=gap,
-                          loss_gap=round(val_loss - train_loss, 4), gap_last=gap, gap_trend=0.0, val_loss_rise=None,
+                          loss_gap=round(val_loss - train_loss, 4), gap_last=gap, gap_trend=None, val_loss_rise=None,
                           source="measured now")
 
 
@@ -157,7 +157,8 @@ def diagnose(config: DiagnoseConfig) -> DiagnoseResult:
             normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
             val_acc = round(evaluate(model, data.val, normalize, runtime, data.streamed)[1], 5)
     source = f"{loaded.label} of study {loaded.study.study_name!r}" if loaded.study else loaded.label
-    diagnosis = Diagnosis(source=source, arch=describe(arch), block=arch.block, norm=arch.norm,
+    described = describe_model(model) if model is not None else describe(arch)  # a pruned model's real widths
+    diagnosis = Diagnosis(source=source, arch=described, block=arch.block, norm=arch.norm,
                           depth=depth or loaded.attrs.get("depth") or weighted_depth(build_model(arch)),
                           mflops=mflops, val_accuracy=val_acc, generalization=generalization, gradients=gradients,
                           gradients_init=gradients_init, redundancy=redundancy, num_classes=arch.num_classes,

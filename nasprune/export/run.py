@@ -27,8 +27,9 @@ from ..deploy import LATENCY_BATCHES, ort_latency, require_onnx, torch_latency
 from ..errors import ConfigError, ExportError
 from ..events import Note, OnEvent, emit
 from ..measure import count_macs, count_params, measure_latency
+from ..nn import describe_model
 from ..record import artifacts_root, load_picked
-from ..spec import TrialSpec, describe
+from ..spec import TrialSpec
 from .config import ExportConfig, ExportResult
 from .formats import Written, compare, write_onnx, write_python, write_torchscript
 from .python_source import SourceInfo
@@ -110,8 +111,8 @@ def _source_info(source: _Source, shape: tuple[int, int, int], mflops: float, pa
              else f"the model saved in {source.folder}")
     pruned = " (channel-pruned)" if source.history else ""
     return SourceInfo(
-        title=f"{describe(source.spec.arch)}: {where}{pruned}, exported by nasprune export.",
-        description=f"{describe(source.spec.arch)}{pruned}: {mflops:.3f} MFLOPs (multiply-adds per image), "
+        title=f"{describe_model(source.model)}: {where}{pruned}, exported by nasprune export.",
+        description=f"{describe_model(source.model)}{pruned}: {mflops:.3f} MFLOPs (multiply-adds per image), "
                     f"{params:,} parameters",
         input_shape=shape, weights="model_weights.pt", mean=data.mean if data else None,
         std=data.std if data else None, classes=data.classes if data else None,
@@ -227,7 +228,7 @@ def export(config: ExportConfig, on_event: OnEvent | None = None) -> ExportResul
     shape = tuple(source.inputs.shape[1:])
     out = _out_dir(config, source)
     mflops, params = count_macs(source.model, shape) / 1e6, count_params(source.model)
-    emit(on_event, Note(f"nasprune export: {source.label} ({describe(source.spec.arch)}"
+    emit(on_event, Note(f"nasprune export: {source.label} ({describe_model(source.model)}"
                         f"{', channel-pruned' if source.history else ''}), {mflops:.3f} MFLOPs, {params:,} params"))
     made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again if the export fails
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +243,7 @@ def export(config: ExportConfig, on_event: OnEvent | None = None) -> ExportResul
                                 f"{config.latency_threads} CPU thread{'s' * (config.latency_threads != 1)}"))
         latency = _latency(config, source, shape, written) if config.latency else None
         summary = {
-            "source": {"label": source.label, "arch": describe(source.spec.arch), "pruned": bool(source.history),
+            "source": {"label": source.label, "arch": describe_model(source.model), "pruned": bool(source.history),
                        "study": source.picked.study.study_name if source.picked else None,
                        "trial": source.picked.trial.number if source.picked else None,
                        "folder": str(source.folder) if source.folder else source.picked.attrs.get("checkpoint")},

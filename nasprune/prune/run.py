@@ -20,7 +20,7 @@ from ..errors import ConfigError, StudyError
 from ..evaluation import measure_model
 from ..events import Epoch, Note, OnEvent, emit
 from ..measure import count_macs, count_params
-from ..nn import weighted_depth
+from ..nn import describe_model, weighted_depth
 from ..nn.graph import channel_counts
 from ..record import Picked, load_picked, record_pruned_model, stamp_of
 from ..spec import TrainSpec, TrialSpec, describe
@@ -85,7 +85,7 @@ def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str,
     objectives = stamp_of(study).get("objectives", "accuracy,mflops")
     values = [after["val_accuracy"]] + {"accuracy,mflops": [after["mflops"]],
                                         "accuracy,params": [after["params"] / 1e6]}.get(objectives, [])
-    attrs = {"checkpoint": str(out), "arch": f"{summary['source']['arch']} (pruned from trial {source.trial.number})",
+    attrs = {"checkpoint": str(out), "arch": f"{summary['arch']} (pruned from trial {source.trial.number})",
              "depth": depth, "mflops": after["mflops"], "params": after["params"],
              "latency_ms": after["latency_ms"].get("cpu_b1"), "val_accuracy": after["val_accuracy"],
              "test_accuracy": after["test_accuracy"], "importance": summary["importance"],
@@ -200,6 +200,7 @@ def _summary(source: Picked, config: PruneConfig, **parts: Any) -> dict[str, Any
         "source": {"label": source.label, "study": source.study.study_name if source.study else None,
                    "trial": source.trial.number if source.trial else None, "arch": describe(source.spec.arch),
                    "checkpoint": source.trial.user_attrs.get("checkpoint") if source.trial else str(config.model)},
+        "arch": parts["arch"],  # the pruned network with its real widths (nasprune.nn.describe_model)
         "data": parts["data"].describe(), "data_note": source.data_note, "device": parts["runtime"].describe(),
         "target": {**asked, "reached": log.reached, "mflops_kept": round(after["mflops"] / before["mflops"], 4),
                    "params_kept": round(after["params"] / before["params"], 4)},
@@ -266,7 +267,7 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     seconds["total"] = round(time.perf_counter() - started, 2)
     summary = _summary(source, config, before=before, after=after, log=log, data=data, runtime=runtime,
                        pruned_val=pruned_val, round_to=round_to, ft_spec=ft_spec, history=history, seconds=seconds,
-                       channels_before=channels_before, blocks=blocks,
+                       channels_before=channels_before, blocks=blocks, arch=describe_model(model),
                        channels_after=blocks.original_names(channel_counts(model)) if blocks else channel_counts(model))
     save_model(out, TrialSpec(arch, ft_spec), model, source.history + log.history, data.input_shape, data.record())
     write_summary(out, summary)

@@ -39,6 +39,7 @@ def _markdown(summary: dict[str, Any]) -> str:
     src = summary["source"]
     lines = [f"# Pruned {src['label']}", "",
              f"- source: {src['label']} ({src['arch']})" + (f", study `{src['study']}`" if src.get("study") else ""),
+             *([f"- pruned: {summary['arch']}"] if summary.get("arch") else []),
              f"- target: {summary['target']['description']} ({'reached' if summary['target']['reached'] else 'NOT reached'}: "
              f"{summary['target']['mflops_kept']:.1%} of the MFLOPs and {summary['target']['params_kept']:.1%} of the "
              f"parameters kept)",

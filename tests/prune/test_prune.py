@@ -9,6 +9,7 @@ import pytest
 import nasprune
 from nasprune import PruneConfig, SearchConfig, StudyError, load_model, prune, search
 from nasprune.cli import main
+from nasprune.nn import block_widths
 from nasprune.record import finished_count, open_storage
 
 SPACE = """\
@@ -111,6 +112,26 @@ def test_the_command_prints_the_before_after_table(study, capsys):
     assert "recorded as trial" in out
     code = main(["eval", str(root / "results" / "s" / "pruned" / "cli")])
     assert code == 0 and "(pruned)" in capsys.readouterr().out
+
+
+def test_a_pruned_model_is_described_with_its_real_widths(study, capsys):
+    root, _ = study
+    result = prune(config(study, name="widths", target_mflops=0.4))
+    spec, model = load_model(result.out)
+    ints = lambda xs: ",".join(map(str, xs))  # noqa: E731
+    real, before = f"x[{ints(w for (w,) in block_widths(model))}]", f"x[{ints(spec.arch.widths)}]"  # 1 block a stage
+    ends = [c["after"] for c in result.summary["channels"]  # the chart's numbers: the last conv of each block
+            if re.fullmatch(r"stages\.\d+\.blocks\.0\.conv2?\.conv", c["layer"])]
+    assert real != before and real == f"x[{ints(ends)}]"
+    assert real in result.summary["arch"] and before in result.summary["source"]["arch"]
+    assert f"- pruned: {result.summary['arch']}" in (result.out / "summary.md").read_text()
+    companion = optuna.load_study(study_name="s.pruned", storage=open_storage(study[1].storage))
+    assert real in companion.trials[result.linked_trial].user_attrs["arch"]
+    for argv in (["eval", str(result.out)], ["eval", str(result.out), "--json"],
+                 ["diagnose", "--model", str(result.out), "--out", str(root / "widths.json")]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert real in out and before not in out, (argv, out)
 
 
 @pytest.mark.parametrize("argv, message", [
