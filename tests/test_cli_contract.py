@@ -59,11 +59,15 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 
 CASES = {
-    # a study that does not exist: named, with the nearest name where one is close
-    "prune-no-study": (["prune", "--study", "ss", "--results-dir", "{results}"], "no study 'ss'"),
-    "diagnose-no-study": (["diagnose", "--study", "nope", "--results-dir", "{results}"], "no study 'nope'"),
+    # a study that does not exist: named, with the studies there and the nearest name where one is close
+    **{f"{command}-misspelled-study": ([command, "--study", "ss", "--results-dir", "{results}"],
+                                       "no study 'ss': {results}/ss/study.journal does not exist (studies in "
+                                       "{results}: s); run nasprune search --study ss first, or pass --storage / "
+                                       "--results-dir; did you mean 's'?")
+       for command in ("prune", "diagnose", "report", "export", "dashboard")},
     "report-no-study": (["report", "--study", "nope", "--results-dir", "{results}"], "no study 'nope'"),
-    "dashboard-no-study": (["dashboard", "--study", "nope", "--results-dir", "{results}"], "no study 'nope'"),
+    "storage-misspelled-study": (["report", "--study", "ss", "--storage", "{results}/s/study.journal"],
+                                 "(studies there: s); did you mean 's'?"),
     "studies-no-folder": (["studies", "--results-dir", "{root}/nowhere"], "no results folder"),
     # a path that does not exist
     "eval-no-folder": (["eval", "{root}/nowhere"], "no such folder"),
@@ -100,7 +104,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_mistake_is_a_short_error_that_changes_nothing(world, case, capsys):
     argv, words = CASES[case]
-    argv = [a.format(**world) for a in argv]
+    argv, words = [a.format(**world) for a in argv], words.format(**world)
     before = snapshot(world["root"])
     code = main(argv)
     out, err = capsys.readouterr()

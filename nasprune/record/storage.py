@@ -108,19 +108,33 @@ def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
     return len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
 
 
+def _study_folders(results_dir: Path) -> list[str]:
+    """The studies of a results folder: its subfolders that hold a study journal."""
+    if not Path(results_dir).is_dir():
+        return []
+    return sorted(p.parent.name for p in Path(results_dir).glob(f"*/{JOURNAL_NAME}"))
+
+
+def _nearest(name: str, names: list[str]) -> str:
+    """``; did you mean 'b'?`` for the name nearest to ``name`` if one is close (difflib's ratio >= 0.6), else ""."""
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def open_existing(name: str, storage: str | None, results_dir: Path
                   ) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
     """Load a study made by ``nasprune search`` and its storage; a missing one is a one-line error naming
     where it looked (and the nearest study name there, if one is close)."""
     where = storage or str(default_storage_path(results_dir / name))
     if storage is None and not Path(where).is_file():
-        raise StudyError(f"no study {name!r}: {where} does not exist; run nasprune search --study {name} first, "
-                         f"or pass --storage / --results-dir")
+        folders = _study_folders(results_dir)
+        raise StudyError(f"no study {name!r}: {where} does not exist (studies in {results_dir}: "
+                         f"{', '.join(folders) or 'none'}); run nasprune search --study {name} first, or pass "
+                         f"--storage / --results-dir{_nearest(name, folders)}")
     backend = open_storage(where)
     names = optuna.get_all_study_names(backend)
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise StudyError(f"no study {name!r} in {where} (studies there: {', '.join(names) or 'none'}){hint}")
+        raise StudyError(f"no study {name!r} in {where} (studies there: {', '.join(names) or 'none'})"
+                         f"{_nearest(name, names)}")
     with quiet_optuna():
         return optuna.load_study(study_name=name, storage=backend), backend
