@@ -65,12 +65,13 @@ def _log_x(ax: plt.Axes, values: list[float]) -> bool:
     return True
 
 
-def _scatter(ax: plt.Axes, records: list[TrialRecord], x: str, y: str) -> None:
+def _scatter(ax: plt.Axes, records: list[TrialRecord], x: str, y: str, y_scale: float = 1.0) -> None:
+    """One point per record; ``y_scale`` converts the y values (100: an accuracy gap in points)."""
     for r in records:
         xv, yv = getattr(r, x), getattr(r, y)
         if xv is None or yv is None:
             continue
-        ax.scatter(xv, yv, color=BLOCK_COLORS.get(r.block, "grey"), marker=NORM_MARKERS.get(r.norm, "o"),
+        ax.scatter(xv, yv * y_scale, color=BLOCK_COLORS.get(r.block, "grey"), marker=NORM_MARKERS.get(r.norm, "o"),
                    s=36, alpha=0.8, edgecolors="none" if NORM_MARKERS.get(r.norm) != "X" else None)
 
 
@@ -125,6 +126,7 @@ def history_plot(records: list[TrialRecord], path: Path) -> Path | None:
         xs.append(r.number)
         ys.append(best)
     ax.step(xs, ys, where="post", color="black", lw=1, label="best so far")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # trials are numbered, never 2.5
     ax.set_xlabel("trial number")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Optimization history", fontsize=10)
@@ -170,10 +172,10 @@ def depth_plot(records: list[TrialRecord], path: Path) -> Path | None:
     left.set_xlabel("depth (weighted layers)")
     left.set_ylabel("validation accuracy")
     left.set_title("Accuracy against depth", fontsize=10)
-    _scatter(right, done, "depth", "gap")
+    _scatter(right, done, "depth", "gap", 100)
     right.axhline(0, color="grey", lw=0.8)
     right.set_xlabel("depth (weighted layers)")
-    right.set_ylabel("train - validation accuracy (last epoch)")
+    right.set_ylabel("train - validation accuracy, last epoch (points)")
     right.set_title("Generalization gap against depth (overfitting shows above 0)", fontsize=10)
     _legends(right, done)  # right of the last panel: between the panels it would cover the second one
     return _save(fig, path)
@@ -187,11 +189,11 @@ def diagnostics_plot(records: list[TrialRecord], path: Path, band: tuple[float, 
     if not any(r.grad_ratio is not None or r.redundant_share is not None for r in done):
         return None  # a study recorded before the diagnostics existed
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
-    panels = (("gap_best", "train - val accuracy at the best epoch", "Overfitting: gap at the best epoch"),
-              ("grad_ratio", "first / last gradient norm (log)", "Gradients: first / last layer"),
-              ("redundant_share", "share of blocks with output ~ input", "Redundancy: blocks that add nothing"))
-    for ax, (key, label, title) in zip(axes, panels, strict=True):
-        _scatter(ax, done, "depth", key)
+    panels = (("gap_best", 100, "train - val accuracy at the best epoch (points)", "Overfitting: gap at the best epoch"),
+              ("grad_ratio", 1, "first / last gradient norm (log)", "Gradients: first / last layer"),
+              ("redundant_share", 1, "share of blocks with output ~ input", "Redundancy: blocks that add nothing"))
+    for ax, (key, scale, label, title) in zip(axes, panels, strict=True):
+        _scatter(ax, done, "depth", key, scale)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("depth (weighted layers)")
         ax.set_ylabel(label)

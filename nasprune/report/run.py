@@ -35,6 +35,9 @@ from .render import Section, Table, to_html, to_markdown
 
 __all__ = ["ReportConfig", "ReportResult", "report"]
 
+#: characters of a trial's verdict in the diagnostics table before the rest is counted instead of shown
+VERDICT_CHARS = 240
+
 
 @dataclass(frozen=True)
 class ReportConfig:
@@ -179,23 +182,31 @@ def _diagnostic_findings(records: list[TrialRecord]) -> list[str]:
             f"{min(r.grad_ratio for r in bad):.1e} to {max(r.grad_ratio for r in bad):.1e})")
         lines.append(f"`{block}` ({plural(len(group), 'trial')}, depth {_depths(group)}): vanishing or exploding "
                      f"gradients in {grads}; overfitting "
-                     f"(gap above {OVERFIT_GAP:.0%} at the best epoch) in {len(over)}; redundant blocks in "
+                     f"(gap above {100 * OVERFIT_GAP:.1f} points at the best epoch) in {len(over)}; redundant blocks in "
                      f"{len(redundant)}.")
     return lines
 
 
+def _verdict_cell(lines: list[str], limit: int = VERDICT_CHARS) -> str:
+    """A trial's verdict for the table: whole findings while they fit in ``limit`` characters (the first always),
+    then how many more there are; never a finding cut short."""
+    shown: list[str] = []
+    for line in lines:
+        if shown and len("; ".join([*shown, line])) > limit:
+            break
+        shown.append(line)
+    more = len(lines) - len(shown)
+    return "; ".join(shown) + (f" (+{plural(more, 'more finding')}: nasprune diagnose)" if more else "") or "-"
+
+
 def _diagnostics_table(records: list[TrialRecord], rows: int = 30) -> Table:
     done = sorted(_diagnosed(records), key=lambda r: (r.depth, r.number))[:rows]
-
-    def verdict(r: TrialRecord) -> str:
-        text = "; ".join(r.diagnosis) or "-"
-        return text if len(text) <= 160 else text[:157] + "..."
-
-    return Table(["trial", "depth", "block", "norm", "val acc", "gap (best epoch)", "first/last grad",
+    return Table(["trial", "depth", "block", "norm", "val acc", "gap at best epoch (points)", "first/last grad",
                   "redundant blocks", "verdict"],
-                 [[str(r.number), str(r.depth), r.block or "-", r.norm or "-", _f(r.val_acc), _f(r.gap_best, "{:+.3f}"),
-                   _f(r.grad_ratio, "{:.2g}"), "-" if r.blocks_total is None else f"{r.redundant_blocks}/{r.blocks_total}",
-                   verdict(r)] for r in done])
+                 [[str(r.number), str(r.depth), r.block or "-", r.norm or "-", _f(r.val_acc),
+                   _f(None if r.gap_best is None else 100 * r.gap_best, "{:+.1f}"), _f(r.grad_ratio, "{:.2g}"),
+                   "-" if r.blocks_total is None else f"{r.redundant_blocks}/{r.blocks_total}",
+                   _verdict_cell(r.diagnosis)] for r in done])
 
 
 def _pruning(study_dir: Path, out: Path) -> list[Section]:
@@ -206,8 +217,10 @@ def _pruning(study_dir: Path, out: Path) -> list[Section]:
         image = plots.channels_plot(summary, out / f"channels-{path.parent.name}.png")
         sections.append(Section(
             f"Pruned: {path.parent.name}",
-            [f"{summary['source']['label']} ({summary['source']['arch']}), {summary['target']['description']} by "
-             f"`{summary['importance']}` importance; validation accuracy right after pruning "
+            [f"{summary['source']['label']} ({summary['source']['arch']})"
+             + (f", pruned to {summary['arch']}" if summary.get("arch") else "")
+             + f", {summary['target']['description']} by `{summary['importance']}` importance; validation accuracy "
+             f"right after pruning "
              f"{summary['pruned_val_accuracy']:.4f}, then {summary['finetune']['epochs']} fine-tuning epochs."
              + (f" Note: {summary['note']}." if summary.get("note") else "")],
             [Table(["measure", "before", "after", "change"], [[r["measure"], r["before"], r["after"], r["change"]]

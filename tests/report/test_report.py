@@ -10,6 +10,9 @@ import pytest
 from nasprune import PruneConfig, ReportConfig, SearchConfig, StudyError, prune, report, search
 from nasprune.cli import main
 from nasprune.record import open_storage
+from nasprune.report import plots
+from nasprune.report.collect import collect
+from nasprune.report.run import _verdict_cell
 
 SPACE = """\
 architecture:
@@ -99,3 +102,47 @@ def test_command_line(made, capsys):
 def test_a_missing_study_is_an_error(tmp_path):
     with pytest.raises(StudyError, match="no study 'x'"):
         report(ReportConfig(study="x", results_dir=tmp_path))
+
+
+def diagnostics_rows(text: str) -> list[dict[str, str]]:
+    """The report's per-trial diagnostics table, as dicts by column."""
+    lines = ("| trial | depth |" + text.split("| trial | depth |", 1)[1]).split("\n\n", 1)[0].splitlines()
+    header = [c.strip() for c in lines[0].split("|")[1:-1]]
+    return [dict(zip(header, [c.strip() for c in line.split("|")[1:-1]], strict=True)) for line in lines[2:]]
+
+
+def test_the_diagnostics_table_says_the_gap_in_points_beside_whole_findings(made):
+    root, result = made
+    text = (result.out / "report.md").read_text()
+    assert "overfitting (gap above 5.0 points at the best epoch) in" in text
+    study = optuna.load_study(study_name="r", storage=open_storage(root / "results" / "r" / "study.journal"))
+    verdicts = {str(r.number): r.diagnosis for r in collect(study) if r.searched}
+    rows = diagnostics_rows(text)
+    assert rows and all(k in rows[0] for k in ("gap at best epoch (points)", "verdict"))
+    for row in rows:
+        gap, cell = float(row["gap at best epoch (points)"]), row["verdict"]
+        said = re.search(r"(?:gap|train accuracy) (\d+\.\d) points (below validation )?at its best epoch", cell)
+        if said:  # the verdict's number is the table's, in the same unit
+            assert gap == pytest.approx(float(said[1]) * (-1 if said[2] else 1)), row
+        shown, lines = re.sub(r" \(\+\d+ more findings?: nasprune diagnose\)$", "", cell), verdicts[row["trial"]]
+        assert any(shown == "; ".join(lines[:k]).replace("|", "/") for k in range(1, len(lines) + 1)), (cell, lines)
+
+
+def test_a_long_verdict_shows_whole_findings_and_counts_the_rest():
+    lines = ["a" * 100 + " first", "b" * 100 + " second", "c" * 100 + " third"]
+    assert _verdict_cell(lines) == f"{lines[0]}; {lines[1]} (+1 more finding: nasprune diagnose)"
+    assert _verdict_cell(["x" * 400]) == "x" * 400  # the first finding, however long, is never cut
+    assert _verdict_cell([]) == "-"
+
+
+def test_the_history_plot_numbers_trials_with_integers(made, monkeypatch, tmp_path):
+    root, _ = made
+    study = optuna.load_study(study_name="r", storage=open_storage(root / "results" / "r" / "study.journal"))
+    records = [r for r in collect(study) if r.searched and r.val_acc is not None][:2]
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    plots.history_plot(records, tmp_path / "history.png")
+    ax = figures[0].axes[0]
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
