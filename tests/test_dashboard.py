@@ -1,19 +1,24 @@
 """nasprune dashboard serves a study as a user sees it: started as a command, checked over HTTP."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
+import optuna
 import pytest
 
 from nasprune import ConfigError, SearchConfig, search
 from nasprune.cli import build_parser
-from nasprune.dashboard import dashboard
+from nasprune.dashboard import dashboard, study_note
+from nasprune.data import DataOptions
+from nasprune.record import STAMP_KEY, load_study_data, make_stamp, open_storage, pruned_study
 
 pytest.importorskip("optuna_dashboard")
+from optuna_dashboard._note import get_note  # noqa: E402 - after the skip
 
 
 def free_port() -> int:
@@ -75,3 +80,47 @@ def test_without_optuna_dashboard_it_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails as if not installed
     with pytest.raises(ConfigError, match=r"pip install -e '.\[dashboard\]'"):
         dashboard("s", results_dir=tmp_path)
+
+
+def stamped_study(tmp_path, data: str) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """An empty study stamped as a search on ``data`` with ``--augment auto`` would stamp it."""
+    storage = open_storage(tmp_path / "s" / "study.journal")
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.set_user_attr(STAMP_KEY, make_stamp(space="tiny", space_file="tiny.yaml", space_hash="0", data=data,
+                                              objectives="accuracy,mflops", epochs=2, max_mflops=None,
+                                              max_params=None, seed=0, options=DataOptions()))
+    return study, storage
+
+
+@pytest.mark.parametrize("data", ["digits", "folder"])
+def test_the_note_says_which_augmentation_auto_chose(tmp_path, image_folder, data):
+    source = "digits" if data == "digits" else f"imagefolder:{image_folder(per_class=20, size=(12, 12))}"
+    study, _ = stamped_study(tmp_path, source)
+    note = study_note(study)
+    header = load_study_data(study).describe()  # what the search printed when it started
+    chosen = re.search(r"augmentation (.+)$", header)[1]
+    assert chosen == "none" if data == "digits" else chosen.startswith("crop (pad 1)")
+    assert f"augmentation `{chosen}` (`auto`'s choice for this data)" in note and "augmentation `auto`" not in note
+
+
+def test_the_note_says_so_when_the_data_is_not_here(tmp_path):
+    study, _ = stamped_study(tmp_path, f"imagefolder:{tmp_path / 'gone'}")
+    assert "augmentation `auto` (chosen per data set when training; the data is not on this machine" in study_note(study)
+
+
+def test_the_notes_say_stopped_for_pruned_and_why_the_pruned_models_charts_are_empty(tmp_path, monkeypatch):
+    study, storage = stamped_study(tmp_path, "digits")
+    note = study_note(study)
+    assert "labels a trial that was stopped early or rejected over a budget **Pruned**" in note
+    assert "nasprune calls it *stopped*" in note
+    companion = pruned_study(study, storage, create=True)
+    companion.add_trial(optuna.trial.create_trial(values=[0.9, 0.1], user_attrs={"pruned_from": 0}))
+    # dashboard() writes both notes before it listens: stop it there
+    monkeypatch.setattr(sys.modules["nasprune.dashboard"], "make_server", lambda *a, **kw: (_ for _ in ()).throw(OSError("busy")))
+    with pytest.raises(ConfigError, match="cannot listen"):
+        dashboard("s", results_dir=tmp_path)
+    again = optuna.load_study(study_name="s.pruned", storage=storage)
+    body = get_note(again)
+    assert body == study_note(again) and "models `nasprune prune` made from trials of study `s`" in body
+    assert "hyperparameter importance, slice, contour and parallel-coordinate plots have nothing to draw" in body
+    assert "**Pruned**" in body

@@ -80,10 +80,16 @@ class DataSplits:
         """The same splits on ``device`` (a no-op where they already are)."""
         return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
 
+    @property
+    def augmentation(self) -> str:
+        """The training augmentation in use, in words: ``crop (pad 4) + flip``, ``crop (pad 1)``, ``none`` (what
+        ``--augment auto`` chose for this data, or what was asked for)."""
+        return " + ".join(([f"crop (pad {self.crop_padding})"] if self.crop_padding else [])
+                          + (["flip"] if self.flip else [])) or "none"
+
     def describe(self) -> str:
         c, h, w = self.input_shape
-        augment = " + ".join(([f"crop (pad {self.crop_padding})"] if self.crop_padding else [])
-                             + (["flip"] if self.flip else [])) or "none"
+        augment = self.augmentation
         skipped = f", {len(self.skipped)} broken file{'s' if len(self.skipped) != 1 else ''} left out" if self.skipped else ""
         return (f"{self.name}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test images, "
                 f"{c}x{h}x{w}, {self.num_classes} classes, augmentation {augment}{skipped}")
