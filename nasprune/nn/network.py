@@ -13,7 +13,8 @@ from ..spec import ArchSpec, StageSpec
 from .blocks import BLOCKS
 from .layers import CHANNELWISE_NORMS, SHORTCUTS, ActFactory, ConvNormAct, NormFactory, get_act, get_norm
 
-__all__ = ["Network", "Stage", "Head", "build_model", "weighted_depth", "STEMS", "STEM_REDUCTION", "DOWNSAMPLES"]
+__all__ = ["Network", "Stage", "Head", "build_model", "weighted_depth", "is_blind", "STEMS", "STEM_REDUCTION",
+           "DOWNSAMPLES"]
 
 #: cifar: one 3x3 conv at full resolution; mobilenet: one 3x3 conv with stride 2 (MobileNetV2's first layer,
 #: half the resolution); imagenet: 7x7/2 conv + 3x3/2 max pool (a quarter of the resolution)
@@ -77,12 +78,18 @@ class Head(nn.Module):
         return self.fc(self.dropout(self.hidden(x)))
 
 
+def is_blind(block: str, norm: str) -> bool:
+    """Whether every network of ``block`` with ``norm`` hands its pooling head the same features for every input
+    (see :func:`_check_sighted`); such networks are refused."""
+    return BLOCKS.get(block).linear_end and norm in CHANNELWISE_NORMS
+
+
 def _check_sighted(arch: ArchSpec) -> None:
     """A block that ends in a norm with no activation after it, with a norm whose statistics are each channel's
     own over space, hands the head features whose every channel has the same spatial mean for every input: the
     global-average-pooling head sees a constant, and the network cannot learn (measured: an MBConv network with
     instance norm gives identical logits for all inputs). Such a network is refused, not trained."""
-    if BLOCKS.get(arch.block).linear_end and arch.norm in CHANNELWISE_NORMS:
+    if is_blind(arch.block, arch.norm):
         good = ", ".join(n for n in ("batch", "group", "layer", "none") if n not in CHANNELWISE_NORMS)
         raise SpecError(f"block {arch.block!r} ends in a linear projection, and {arch.norm} norm there sets each "
                         f"channel's spatial mean, so the pooled features are the same for every input; "

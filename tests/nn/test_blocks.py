@@ -8,7 +8,7 @@ import torch
 
 from nasprune import ArchSpec, SpecError, StageSpec, TrialSpec, build_model, weighted_depth
 from nasprune.nn import ACTIVATIONS, BLOCKS, NORMS, LayerNorm2d
-from nasprune.nn.layers import CHANNELWISE_NORMS
+from nasprune.nn.network import is_blind
 
 COMBOS = list(itertools.product(BLOCKS.names(), NORMS.names(), ACTIVATIONS.names()))
 
@@ -18,15 +18,10 @@ def small(block, norm, act, **kw):
                     norm=norm, act=act, stem_channels=8, **kw)
 
 
-def refused(block, norm):
-    """Combinations whose pooled features are constant (nasprune.nn.network._check_sighted)."""
-    return BLOCKS.get(block).linear_end and norm in CHANNELWISE_NORMS
-
-
 @pytest.mark.parametrize("block, norm, act", COMBOS)
 def test_every_combination_builds_trains_and_round_trips(block, norm, act):
     spec = small(block, norm, act, se_ratio=0.25 if act == "relu" else 0.0)
-    if refused(block, norm):
+    if is_blind(block, norm):
         with pytest.raises(SpecError, match=f"ends in a linear projection, and {norm} norm"):
             build_model(spec)
         return

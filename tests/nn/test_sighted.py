@@ -10,7 +10,8 @@ import torch
 
 from nasprune import ArchSpec, SpecError, StageSpec, build_model
 from nasprune.nn import ACTIVATIONS, BLOCKS, NORMS
-from nasprune.nn.layers import CHANNELWISE_NORMS, group_count
+from nasprune.nn.layers import group_count
+from nasprune.nn.network import is_blind
 
 # the narrowest widths a search can reach (the default's smallest choice is 8), and the shape found blind on
 # held-out digits: mbconv[3,2]x[64,8]
@@ -23,17 +24,13 @@ def spec(block, norm, act, widths, repeats=(2, 2)):
                     expansion={"mbconv": 2.0, "bottleneck": 4.0}.get(block, 1.0))
 
 
-def refused(block, norm):
-    return BLOCKS.get(block).linear_end and norm in CHANNELWISE_NORMS
-
-
 @pytest.mark.parametrize("block, norm, act", list(itertools.product(BLOCKS.names(), NORMS.names(), ACTIVATIONS.names())))
 def test_logits_at_initialization_vary_across_inputs(block, norm, act):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(16, 3, 1, 1, generator=g) + 0.5 * torch.randn(16, 3, 16, 16, generator=g)  # images differ in colour
     for widths in WIDTHS:
         arch = spec(block, norm, act, widths)
-        if refused(block, norm):
+        if is_blind(block, norm):
             with pytest.raises(SpecError, match="the same for every input"):
                 build_model(arch)
             continue
@@ -47,7 +44,7 @@ def test_logits_at_initialization_vary_across_inputs(block, norm, act):
 
 @pytest.mark.parametrize("block, norm", list(itertools.product(BLOCKS.names(), NORMS.names())))
 def test_each_network_fits_a_small_batch(block, norm):
-    if refused(block, norm):
+    if is_blind(block, norm):
         pytest.skip("refused: its pooled features are constant")
     acts = ACTIVATIONS.names()
     act = acts[(BLOCKS.names().index(block) * len(NORMS.names()) + NORMS.names().index(norm)) % len(acts)]

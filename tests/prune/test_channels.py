@@ -6,6 +6,7 @@ import torch
 from nasprune import ArchSpec, ConfigError, StageSpec, TrialSpec, build_model, count_macs, count_params, load_model
 from nasprune.checkpoint import save_model
 from nasprune.nn import BLOCKS, NORMS
+from nasprune.nn.network import is_blind
 from nasprune.prune import IMPORTANCES, Target, prune_channels
 
 SHAPE = (3, 8, 8)
@@ -17,7 +18,7 @@ def wide(block, norm, **kw):
                     se_ratio=0.25, expansion={"bottleneck": 4.0, "mbconv": 2.0}.get(block, 1.0), **kw)
 
 
-@pytest.mark.parametrize("block, norm", list(itertools.product(BLOCKS.names(), NORMS.names())))
+@pytest.mark.parametrize("block, norm", [c for c in itertools.product(BLOCKS.names(), NORMS.names()) if not is_blind(*c)])
 def test_every_block_and_norm_prunes_to_the_target_and_reloads(block, norm, tmp_path):
     arch = wide(block, norm)
     torch.manual_seed(0)
