@@ -15,6 +15,7 @@ from .cache import cached, file_records, fingerprint
 from .digits import read_digits
 from .imagefolder import read_imagefolder, scan_imagefolder
 from .raw import RawData
+from .mirror import mirror_test
 from .splits import DataSplits, Split, channel_stats, split_off
 from .torchvision_formats import download, read_torchvision, source_files
 
@@ -87,12 +88,24 @@ def _carve(raw: RawData, options: DataOptions, seed: int) -> dict[str, tuple[np.
     return out
 
 
-def _default_augment(name: str, channels: int) -> str:
-    # digits and MNIST: shifting 8x8 / 28x28 strokes or mirroring a digit makes another glyph (measured on
-    # digits: crops cost 0-10 points); photos (CIFAR, colour folders) get the standard crop + flip;
-    # Fashion-MNIST and grayscale folders: crop (the content may not be mirror-symmetric)
-    return {"digits": "none", "mnist": "none", "fashion-mnist": "crop", "cifar10": "crop,flip",
-            "cifar100": "crop,flip"}.get(name, "crop,flip" if channels == 3 else "crop")
+#: --augment auto for the data sets nasprune knows: (augmentation, why)
+KNOWN_AUGMENT = {
+    "digits": ("none", "shifting or mirroring an 8x8 digit makes another glyph (crops cost 0-10 points)"),
+    "mnist": ("none", "shifting or mirroring a digit makes another glyph"),
+    "fashion-mnist": ("crop", "clothes are not all mirror-symmetric"),
+    "cifar10": ("crop,flip", "photos: the standard crop + flip"),
+    "cifar100": ("crop,flip", "photos: the standard crop + flip"),
+}
+
+
+def _auto_augment(name: str, train: Split, seed: int) -> tuple[str, str]:
+    """(augmentation, why) for ``--augment auto``: a known data set's rule; elsewhere crops, and flips where the
+    data shows that a mirror keeps the class (nasprune.data.mirror)."""
+    if name in KNOWN_AUGMENT:
+        augment, why = KNOWN_AUGMENT[name]
+        return augment, f"auto for {name}: {why}"
+    test = mirror_test(train.x, train.y, seed)
+    return ("crop,flip" if test.flip else "crop"), f"auto: crop; {test.reason()}"
 
 
 def load_data(source: str = "digits", options: DataOptions | None = None, seed: int = 0) -> DataSplits:
@@ -123,9 +136,10 @@ def load_data(source: str = "digits", options: DataOptions | None = None, seed: 
     raw, files = _read(name, str(Path(path).expanduser()) if path else "", options)
     splits = {s: Split(torch.from_numpy(x), torch.from_numpy(y)) for s, (x, y) in _carve(raw, options, seed).items()}
     mean, std = channel_stats(splits["train"].x)
-    augment = options.augment if options.augment != "auto" else _default_augment(name, raw.shape[0])
-    crop = max(1, raw.shape[1] // 8) if "crop" in augment else 0  # 4 pixels for 32x32, as in He et al. 2016
+    augment, why = ((options.augment, "as asked") if options.augment != "auto"
+                    else _auto_augment(name, splits["train"], seed))
+    crop = max(1, min(raw.shape[1:]) // 8) if "crop" in augment else 0  # 4 pixels for 32x32, as in He et al. 2016
     return DataSplits(name=name, train=splits["train"], val=splits["val"], test=splits["test"], classes=raw.classes,
-                      mean=mean, std=std, crop_padding=crop, flip="flip" in augment,
+                      mean=mean, std=std, crop_padding=crop, flip="flip" in augment, augment_note=why,
                       options=options, seed=seed, files=files, skipped=raw.skipped,
                       source=f"{name}:{Path(path).expanduser().resolve()}" if path else name)

@@ -45,6 +45,7 @@ class DataSplits:
     std: tuple[float, ...]
     crop_padding: int = 0  # random-crop augmentation: pad by this many pixels, crop back (0 = off)
     flip: bool = False  # random horizontal flips (wrong for digits and text, right for photos)
+    augment_note: str = ""  # why this augmentation (what --augment auto decided from, or "as asked")
     streamed: bool = False  # batches come through DataLoader workers from host memory (see data.placement)
     source: str = ""  # where it came from: the data argument (digits, imagefolder:PATH, ...)
     options: DataOptions | None = None  # how it was loaded and split
