@@ -53,7 +53,7 @@ def show(space: SearchSpace, input_shape: tuple[int, int, int] | None = None, nu
     """
     shape = input_shape or space.input_shape or (3, 32, 32)
     classes = num_classes or space.num_classes or 10
-    space = fit_space(space, shape)
+    space = fit_space(space, shape, classes)
     out: dict[str, Any] = {"name": space.name, "file": space.source, "description": space.description,
                            "input": list(shape), "num_classes": classes, "fixed": space.is_fixed}
     if space.is_fixed:

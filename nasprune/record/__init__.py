@@ -23,6 +23,7 @@ from .liveness import (
 from .outage import OUTAGE_SECONDS, cause_behind, lost_message
 from .outcomes import (
     BASELINE_ATTR,
+    COVER_ATTR,
     LABELS,
     OUTCOMES,
     PRUNED_FROM,
@@ -62,7 +63,7 @@ __all__ = [
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",
     "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text", "counts_toward_budget",
-    "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "START_ATTR", "RETRY_OF",
+    "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "COVER_ATTR", "START_ATTR", "RETRY_OF",
     "RETRAIN_OF", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "requeue_interrupted", "heartbeat_on",
     "others_running", "pareto_front", "pareto_winners", "reference_trials", "winner_row", "evaluate_on_test", "Picked", "pick_trial",
     "load_picked", "pruned_study", "pruned_study_name", "record_pruned_model", "SOURCE_STUDY", "list_studies",

@@ -20,6 +20,7 @@ from ..events import Note, OnEvent, TrialEnd, emit
 from ..record import (
     ARTIFACTS_KEY,
     BASELINE_ATTR,
+    COVER_ATTR,
     RETRAIN_OF,
     STAMP_KEY,
     START_ATTR,
@@ -43,6 +44,7 @@ from ..record import (
     requeue_interrupted,
 )
 from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
+from ..space.cover import coverage
 from ..text import plural
 from ..train import Runtime, resolve_runtime
 from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, retrain_specs
@@ -106,13 +108,18 @@ def _baseline_specs(config: SearchConfig, data: DataSplits, epochs: int) -> dict
     return specs
 
 
-def _enqueue_start(study: optuna.Study, space: SearchSpace) -> None:
-    """A new study tries the space's ``start_with`` candidates first, as ordinary samples of the space (the
-    sampler learns from them like from any trial); parameters a candidate leaves out are sampled."""
-    present = {t.user_attrs.get(START_ATTR) for t in study.get_trials(deepcopy=False)}  # a worker that started
-    for i, params in enumerate(space.start_with):  # in the same instant may have queued them already
-        if i not in present:
-            study.enqueue_trial(params, user_attrs={START_ATTR: i})
+def _enqueue_start(study: optuna.Study, space: SearchSpace, seed: int, trials: int | None) -> None:
+    """A new study tries the space's ``start_with`` candidates first, then its stratified start (``coverage``:
+    every categorical choice at least once), as ordinary samples of the space (the sampler learns from them like
+    from any trial); parameters a candidate leaves out are sampled. A trial budget smaller than both keeps the
+    start candidates and as much of the coverage as fits."""
+    queued = study.get_trials(deepcopy=False)  # a worker that started in the same instant may have queued them
+    for attr, candidates_ in ((START_ATTR, space.start_with), (COVER_ATTR, coverage(space, seed))):
+        present = {t.user_attrs.get(attr) for t in queued}
+        room = len(candidates_) if trials is None or attr == START_ATTR else trials - len(space.start_with)
+        for i, params in enumerate(candidates_[:max(0, room)]):
+            if i not in present:
+                study.enqueue_trial(params, user_attrs={attr: i})
 
 
 def _enqueue_baselines(study: optuna.Study, specs: dict[str, TrialSpec]) -> None:
@@ -213,7 +220,7 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     space = load_space(config.space)  # a bad file fails before the data is read
     runtime = resolve_runtime(config.device, config.precision, config.cuda_graph, config.loader_workers)
     data = load_data(config.data, config.data_options, seed=config.seed)
-    space = fit_space(space, data.input_shape)
+    space = fit_space(space, data.input_shape, data.num_classes)
     baselines = _baseline_specs(config, data, _epochs(config, space))  # validated before anything is written
     name = config.study or f"{space.name}-{data.name}"
     study_dir = config.results_dir / name
@@ -240,7 +247,7 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     requeued = requeue_interrupted(study, config.max_retries)
     remove_unfinished_folders(study, artifacts_root)
     if not resumed:
-        _enqueue_start(study, space)
+        _enqueue_start(study, space, config.seed, config.trials)
     _enqueue_baselines(study, baselines)
     return Session(config, space, data, runtime, epochs, study, study_dir, artifacts_root, storage, storage_name,
                   resumed, rules, pruner_text, dead, clock, epochs_text, worker_index, requeued, recorded)

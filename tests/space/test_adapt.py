@@ -7,6 +7,7 @@ import torch
 from nasprune import SpaceError, load_space
 from nasprune.nn import build_model
 from nasprune.space import candidates, fit_space, parameters, space_hash, stem_plan
+from nasprune.space.adapt import stage_caps, width_cap
 
 
 @pytest.mark.parametrize("shape, stems, first_stride", [
@@ -42,12 +43,38 @@ def test_every_candidate_ends_with_a_map_of_a_few_pixels(shape):
         assert side >= 2 or min(shape[1:]) < 16
 
 
-def test_each_start_candidate_is_tried_with_both_stems_finer_first():
+@pytest.mark.parametrize("shape, stem", [((1, 8, 8), "cifar"), ((3, 32, 32), "mobilenet"), ((3, 64, 64), "imagenet")])
+def test_start_candidates_are_a_narrow_and_a_wide_sound_network_at_the_coarser_stem(shape, stem):
+    first = candidates(fit_space(load_space("default"), shape), shape[0], 10)
+    assert [s.arch.stem for s in first] == [stem, stem]
+    narrow, wide = (s.arch for s in first)
+    assert (narrow.block, narrow.norm, narrow.widths) == ("basic", "batch", (16, 32, 64))
+    assert (wide.block, wide.norm, wide.downsample) == ("plain", "batch", "maxpool")
+    assert all(w >= n for w, n in zip(wide.widths, narrow.widths)) and wide.widths > narrow.widths
+
+
+@pytest.mark.parametrize("shape, classes, cap", [
+    ((1, 8, 8), 10, 64), ((3, 16, 16), 10, 128), ((1, 28, 28), 10, 128), ((3, 32, 32), 10, 256),
+    ((3, 32, 48), 12, 256), ((3, 224, 224), 10, 256), ((3, 8, 8), 100, 256), ((3, 32, 32), 1000, 512),
+])
+def test_widths_grow_with_the_resolution_and_the_classes(shape, classes, cap):
+    assert width_cap(shape[1], shape[2], classes) == cap
+    space = fit_space(load_space("default"), shape, classes)
+    caps = stage_caps(cap, 3)
+    assert caps[-1] == cap and all(c >= 64 for c in caps) and caps == sorted(caps)
+    reached = [max(parameters(space)[f"s{i}_channels"].choices) for i in (1, 2, 3)]
+    assert reached == [min(c, 256) for c in caps]  # the file offers up to 256: the cap trims, never adds
+    assert f"stages up to {'-'.join(map(str, caps))} channels" in space.description
+    wide = candidates(space, shape[0], classes)[1].arch
+    # the wide start candidate (64-128-256 in the file), narrowed to what the data allows, never widened
+    assert list(wide.widths) == [min(r, w) for r, w in zip(reached, (64, 128, 256))]
+
+
+def test_a_sampled_network_never_puts_a_wide_stage_at_full_resolution():
     space = fit_space(load_space("default"), (3, 32, 32))
-    first = candidates(space, 3, 10)
-    assert [s.arch.stem for s in first] == ["cifar", "mobilenet"]
-    assert first[0].arch.block == "basic" and first[0].arch.norm == "batch"
-    assert first[0].arch.widths == first[1].arch.widths
+    widths = [spec.arch.widths for spec in candidates(space, 3, 10, random=40, seed=3)]
+    assert all(w[0] <= 64 and w[1:2] <= (128,) for w in widths)
+    assert any(256 in w for w in widths)  # while the last stage can reach 256
 
 
 def test_keys_the_file_states_are_kept(write_space):

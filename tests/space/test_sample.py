@@ -35,7 +35,8 @@ def test_values_stay_inside_the_space():
     for _, spec in random_specs(space):
         a = spec.arch
         assert a.block in ("plain", "basic", "mbconv") and a.norm in ("batch", "group", "none")
-        assert all(1 <= s.repeats <= 3 and s.channels in (8, 16, 32, 64) for s in a.stages)
+        assert all(1 <= s.repeats <= 3 and s.channels in (8, 16, 32, 64, 128, 256) for s in a.stages)
+        assert a.downsample in ("conv", "maxpool", "avgpool")
         assert [s.stride for s in a.stages] == [1, 2, 2][: len(a.stages)]
         lr = space.train["lr"]  # a range of the file
         assert lr.low <= spec.train.lr <= lr.high and spec.train.epochs == 10 and spec.train.label_smoothing == 0.1
