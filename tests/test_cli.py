@@ -44,7 +44,9 @@ def test_show_of_a_search_space_lists_its_parameters(capsys):
     assert code == 0
     assert "s2_repeats" in out and "lr" in out
     first, random = out.split("tried first (start_with):")[1].split("random candidates")
-    assert first.count("MFLOPs  ") == 1 and "basic[1,1,1]x[16,32,64] cifar/16 k3 batch relu" in first
+    assert first.count("MFLOPs  ") == 2 and "basic[1,1,1]x[16,32,64] cifar/16 k3 batch relu" in first
+    assert "plain[1,1,1]x[64,64,64] cifar/32 k3 batch relu down=maxpool" in first  # the wide one, at 8x8's widths
+    assert "stages up to 64-64-64 channels" in out
     assert random.count("MFLOPs  ") == 2
 
 
