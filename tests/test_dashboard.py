@@ -105,7 +105,8 @@ def test_the_note_says_which_augmentation_auto_chose(tmp_path, image_folder, dat
 
 def test_the_note_says_so_when_the_data_is_not_here(tmp_path):
     study, _ = stamped_study(tmp_path, f"imagefolder:{tmp_path / 'gone'}")
-    assert "augmentation `auto` (chosen per data set when training; the data is not on this machine" in study_note(study)
+    note = study_note(study)
+    assert "augmentation `auto` (chosen per data set when training; the data is not on this machine" in note
 
 
 def test_the_notes_say_stopped_for_pruned_and_why_the_pruned_models_charts_are_empty(tmp_path, monkeypatch):
@@ -116,7 +117,10 @@ def test_the_notes_say_stopped_for_pruned_and_why_the_pruned_models_charts_are_e
     companion = pruned_study(study, storage, create=True)
     companion.add_trial(optuna.trial.create_trial(values=[0.9, 0.1], user_attrs={"pruned_from": 0}))
     # dashboard() writes both notes before it listens: stop it there
-    monkeypatch.setattr(sys.modules["nasprune.dashboard"], "make_server", lambda *a, **kw: (_ for _ in ()).throw(OSError("busy")))
+    def refuse(*args, **kwargs):
+        raise OSError("busy")
+
+    monkeypatch.setattr(sys.modules["nasprune.dashboard"], "make_server", refuse)
     with pytest.raises(ConfigError, match="cannot listen"):
         dashboard("s", results_dir=tmp_path)
     again = optuna.load_study(study_name="s.pruned", storage=storage)

@@ -4,7 +4,8 @@ round-trip safe) and :func:`findings` (what went wrong, in one line each, with t
 Thresholds, each a module constant: a first/last gradient ratio below :data:`VANISHING` or above
 :data:`EXPLODING`; a generalization gap above ``overfitting.OVERFIT_GAP``, or one that grows (its trend after
 the warm-up and that trend's whole confidence interval above 0: ``Generalization.trend``); a redundant block as
-defined in :mod:`nasprune.diagnostics.redundancy`; near-zero channels above :data:`NEAR_ZERO_SHARE` of all block channels.
+defined in :mod:`nasprune.diagnostics.redundancy`; near-zero channels above :data:`NEAR_ZERO_SHARE` of all block
+channels.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ def findings(d: Diagnosis) -> list[Finding]:
     g = d.generalization
     if g is not None:
         under = f", under {_points(OVERFIT_GAP)}" if g.gap >= 0 else ""
-        parts.append(f"no overfitting ({_gap_words(g)}{under}"
-                     + (f"; it grows {_trend_words(g)}, so longer training may start to overfit)" if g.growing else ")"))
+        grows = f"; it grows {_trend_words(g)}, so longer training may start to overfit" if g.growing else ""
+        parts.append(f"no overfitting ({_gap_words(g)}{under}{grows})")
     summary = d.gradients or d.gradients_init
     if summary is not None and summary.ratio is not None:
         parts.append(f"no vanishing or exploding gradients (first/last ratio {summary.ratio:.2g})")

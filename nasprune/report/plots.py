@@ -189,7 +189,8 @@ def diagnostics_plot(records: list[TrialRecord], path: Path, band: tuple[float, 
     if not any(r.grad_ratio is not None or r.redundant_share is not None for r in done):
         return None  # a study recorded before the diagnostics existed
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
-    panels = (("gap_best", 100, "train - val accuracy at the best epoch (points)", "Overfitting: gap at the best epoch"),
+    panels = (("gap_best", 100, "train - val accuracy at the best epoch (points)",
+               "Overfitting: gap at the best epoch"),
               ("grad_ratio", 1, "first / last gradient norm (log)", "Gradients: first / last layer"),
               ("redundant_share", 1, "share of blocks with output ~ input", "Redundancy: blocks that add nothing"))
     for ax, (key, scale, label, title) in zip(axes, panels, strict=True):

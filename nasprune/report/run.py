@@ -181,9 +181,8 @@ def _diagnostic_findings(records: list[TrialRecord]) -> list[str]:
             f"{len(bad)} (depth {_depths(bad)}, ratio "
             f"{min(r.grad_ratio for r in bad):.1e} to {max(r.grad_ratio for r in bad):.1e})")
         lines.append(f"`{block}` ({plural(len(group), 'trial')}, depth {_depths(group)}): vanishing or exploding "
-                     f"gradients in {grads}; overfitting "
-                     f"(gap above {100 * OVERFIT_GAP:.1f} points at the best epoch) in {len(over)}; redundant blocks in "
-                     f"{len(redundant)}.")
+                     f"gradients in {grads}; overfitting (gap above {100 * OVERFIT_GAP:.1f} points at the best "
+                     f"epoch) in {len(over)}; redundant blocks in {len(redundant)}.")
     return lines
 
 

@@ -18,7 +18,8 @@ from nasprune.report.collect import collect
 
 EPOCHS = 6  # the fewest with a trend: epochs 3-6 (after the first 30%); no pruner, so every trial trains them all
 PRINTED = re.compile(r"gap per epoch (.+?) points, ")
-CLAIM = re.compile(r"(grows|growing|shrinks|shrinking) ([+-]?\d+\.\d+) points(?:/| per )epoch(?: over epochs (\d+)-(\d+))?")
+CLAIM = re.compile(r"(grows|growing|shrinks|shrinking) ([+-]?\d+\.\d+) points(?:/| per )epoch"
+                   r"(?: over epochs (\d+)-(\d+))?")
 TREND = re.compile(r"trend ([+-]\d+\.\d+) points/epoch over epochs (\d+)-(\d+) \(95% CI ([+-]\d+\.\d+) to "
                    r"([+-]\d+\.\d+)\)")
 
