@@ -144,8 +144,8 @@ def _add_data(p: argparse.ArgumentParser, *, for_search: bool) -> None:
                    help="resize every image of an image folder once, at load time (needed when sizes differ)")
     d.add_argument("--augment", choices=AUGMENTS, default=default("auto"), metavar=_choice(AUGMENTS),
                    help=hint("training augmentation: random crop with padding, horizontal flip; auto: crop+flip for "
-                             "CIFAR and colour folders, crop for grayscale folders and Fashion-MNIST, none for digits "
-                             "and MNIST"))
+                             "CIFAR, crop for Fashion-MNIST, none for digits and MNIST; an image folder gets crop, and "
+                             "flip only where a quick test on its images shows that a mirror keeps the class"))
     d.add_argument("--skip-broken-images", action="store_true", default=default(False),
                    help="leave out image files that cannot be decoded (the output says how many, the summary which) "
                         "instead of stopping with their names")

@@ -105,7 +105,7 @@ def _auto_augment(name: str, train: Split, seed: int) -> tuple[str, str]:
         augment, why = KNOWN_AUGMENT[name]
         return augment, f"auto for {name}: {why}"
     test = mirror_test(train.x, train.y, seed)
-    return ("crop,flip" if test.flip else "crop"), f"auto: crop; {test.reason()}"
+    return ("crop,flip" if test.flip else "crop"), f"auto: {test.reason()}"
 
 
 def load_data(source: str = "digits", options: DataOptions | None = None, seed: int = 0) -> DataSplits:

@@ -63,7 +63,7 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
     where = "resident on the device" if placement == "device" else "streamed from host memory"
     say(f"  space {s.space.name} ({s.space.source}), data {s.data.describe()}, {where}")
     if s.data.augment_note:
-        say(f"  augmentation {s.data.augmentation}: {s.data.augment_note}")
+        say(f"  augmentation {s.data.augmentation}, {s.data.augment_note}")
     workers = f"{len(devices)} workers on {', '.join(sorted(set(devices)))}" if len(devices) > 1 else "1 worker"
     say(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial "
         f"({s.epochs_text}), objectives {' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")

@@ -20,7 +20,7 @@ def test_single_folder_is_decoded_and_split(image_folder):
     assert (len(data.train), len(data.val), len(data.test)) == (18, 6, 6)
     assert sorted(torch.bincount(data.val.y).tolist()) == [2, 2, 2]  # stratified
     assert data.input_shape == (3, 12, 10) and data.crop_padding == 1  # a folder's default: crop ...
-    assert data.flip is data.augment_note.startswith("auto: crop; flip:")  # ... and flips where the data shows
+    assert data.flip is data.augment_note.startswith("auto: flip:")  # ... and flips where the data shows
     # that a mirror keeps the class (tests/data/test_mirror.py)
 
 
@@ -29,7 +29,7 @@ def test_train_val_test_folders_are_used_as_they_are(image_folder):
     data = load_data(f"imagefolder:{root}")
     assert (len(data.train), len(data.val), len(data.test)) == (12, 12, 12)
     assert data.input_shape == (1, 12, 10)  # all grayscale: one channel
-    assert data.augment_note.startswith("auto: crop; ")  # grayscale or colour, the same evidence decides flips
+    assert data.augment_note.startswith("auto: ")  # grayscale or colour, the same evidence decides flips
 
 
 def test_missing_val_is_split_off_train(image_folder):
