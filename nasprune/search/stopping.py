@@ -12,6 +12,9 @@ multi-objective study a trial is stopped when a trial that costs no more than it
 more than ``DOMINANCE_MARGIN``: it is dominated there, and the time it would take goes to new candidates (this
 is what lets a budgeted search see more of them than one that trains every candidate to the end). And whatever
 it costs, a trial stops when it has not learned at all (validation accuracy at chance) while another trial has.
+No order is read where the leaders are at chance: a peer counts as ahead, and a trial as learned elsewhere, only
+clearly above chance, and a trial at chance stops for not learning only where another had learned in half its
+epochs (the onset: on slow data every network sits at chance for the first epochs, and an order there is noise).
 The last reason is the search's time budget: a sampled trial stops before an epoch that would end past it (a
 retrained winner's schedule is shortened instead: :class:`Deadline`).
 """
@@ -59,10 +62,11 @@ def rung_epochs(epochs: int, eta: int = 3, min_epoch: int = 1) -> tuple[int, ...
     return tuple(rungs)
 
 
-def successive_halving_keeps(value: float, peers: list[float], eta: int) -> bool:
-    """True if ``value`` ranks in the top 1/eta of ``peers`` plus itself (ties count in its favour)."""
+def successive_halving_keeps(value: float, peers: list[float], eta: int, field: int | None = None) -> bool:
+    """True if ``value`` ranks in the top 1/eta of ``peers`` plus itself (ties count in its favour); ``field``:
+    the number of peers ranked against, where only some of them (``peers``) can beat it (default: all)."""
     better = sum(p > value for p in peers)
-    return better < math.ceil((len(peers) + 1) / eta)
+    return better < math.ceil(((len(peers) if field is None else field) + 1) / eta)
 
 
 @dataclass(frozen=True)
@@ -98,24 +102,33 @@ class RungRule:
         return [t.user_attrs["history"][epoch - 1]["val_acc"] for t in _comparable(trials, number, epoch)
                 if _mflops(t) <= mflops * self.tolerance]
 
+    def learned(self, val_acc: float) -> bool:
+        """Whether a validation accuracy is clearly above chance. Below that, an order of trials is noise: on a
+        48x32 letters set every network was at chance for its first 3-5 epochs, and rungs at epoch 1 stopped
+        candidates for being 'beaten' there by other networks at chance."""
+        return self.chance is None or val_acc > self.chance + 2 * LEARNED_MARGIN
+
     def learned_elsewhere(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int,
                           val_acc: float) -> str | None:
-        """Why a trial at chance has not merely started slowly: another trial had clearly learned by the same epoch
-        (asked only at the epochs :attr:`judged`, past the warm-up). None otherwise."""
+        """Why a trial at chance has not merely started slowly: another trial had clearly learned by half its epochs
+        (so this one had twice the time that took; asked only at the epochs :attr:`judged`, past the warm-up).
+        None otherwise."""
         if self.chance is None or val_acc > self.chance + LEARNED_MARGIN:
             return None
+        half = max(1, math.ceil(epoch / 2))
+        early = _leader(trials, number, half)
+        if early is None or not self.learned(early[0]):
+            return None  # nothing had learned by then: the data may be slow to start, not this network
         best = _leader(trials, number, epoch)
-        if best is None or best[0] <= self.chance + 2 * LEARNED_MARGIN:
-            return None  # nothing has learned yet: the data may be slow to start, not this network
         return (f"did not learn: val_acc {val_acc:.4f} at epoch {epoch} is chance ({self.chance:.4f}), while trial "
-                f"{best[1]} reached {best[0]:.4f}")
+                f"{best[1]} reached {best[0]:.4f} (a trial had learned by epoch {half})")
 
     def dominated_by(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, val_acc: float,
                      mflops: float) -> str | None:
-        """Why a trial is dominated: a trial that costs no more was ahead at the same epoch by more than
-        DOMINANCE_MARGIN (asked only at the epochs :attr:`judged`). None otherwise."""
+        """Why a trial is dominated: a trial that costs no more, and has learned, was ahead at the same epoch by
+        more than DOMINANCE_MARGIN (asked only at the epochs :attr:`judged`). None otherwise."""
         best = _leader(trials, number, epoch, max_mflops=mflops)
-        if best is None or best[0] <= val_acc + DOMINANCE_MARGIN:
+        if best is None or best[0] <= val_acc + DOMINANCE_MARGIN or not self.learned(best[0]):
             return None
         return (f"dominated at epoch {epoch}: val_acc {val_acc:.4f}, while trial {best[1]} ({best[2]:.2f} MFLOPs, "
                 f"no more than its {mflops:.2f}) reached {best[0]:.4f}")
@@ -135,9 +148,10 @@ class RungRule:
         if epoch not in self.rungs:
             return None
         peers = self.peers(trials, trial.number, epoch, mflops)
-        if len(peers) < self.min_peers or successive_halving_keeps(val_acc, peers, self.eta):
+        ahead = [p for p in peers if self.learned(p)]  # a peer at chance beats nobody: the order there is noise
+        if len(peers) < self.min_peers or successive_halving_keeps(val_acc, ahead, self.eta, len(peers)):
             return None
-        better = sum(p > val_acc for p in peers)
+        better = sum(p > val_acc for p in ahead)
         return (f"rung at epoch {epoch}: val_acc {val_acc:.4f} beaten by {better} of {len(peers)} trials "
                 f"at <= {self.tolerance:g}x its MFLOPs (keeps the top 1/{self.eta})")
 

@@ -212,3 +212,34 @@ def test_optunas_pruner_judges_sampled_trials_but_not_a_retrained_winner():
     retrained.set_user_attr(RETRAIN_OF, 0)
     assert optuna_pruner_rule(retrained, 1, 0.5) is None
     assert study.trials[1].intermediate_values == {0: 0.5}  # still reported: its curve on the dashboard
+
+
+def test_no_order_is_read_among_trials_at_chance():
+    # a 48x32 letters set: every network sat at chance for its first epochs, and rungs there stopped candidates
+    # for being 'beaten' by other networks at chance
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc in (0.11, 0.12, 0.13):
+        study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": history([acc] * 3)}))
+    rule = RungRule(epochs=10, chance=0.1)
+    trial = study.ask()
+    trial.set_user_attr("mflops", 1.0)
+    assert rule(trial, 1, 0.10) is None  # beaten by three trials at chance: by nothing
+    assert rule(trial, 3, 0.10) is None  # nor dominated by a trial 3 points ahead, still at chance
+    study.add_trial(create_trial(values=[0.5, 1.0], user_attrs={"mflops": 1.0, "history": history([0.5] * 3)}))
+    study.add_trial(create_trial(values=[0.6, 1.0], user_attrs={"mflops": 1.0, "history": history([0.6] * 3)}))
+    assert "beaten by 2 of 5" in rule(trial, 1, 0.10)  # two that learned: it is in the bottom 2/3 of five
+
+
+def test_a_trial_at_chance_is_not_stopped_before_twice_the_time_another_took_to_learn():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    slow = history([0.1, 0.1, 0.1, 0.1, 0.3, 0.5, 0.6])  # leaves chance at epoch 5
+    study.add_trial(create_trial(values=[0.6, 50.0], user_attrs={"mflops": 50.0, "history": slow}))
+    rule = RungRule(epochs=20, chance=0.1)
+    cheap = study.ask()
+    cheap.set_user_attr("mflops", 0.5)
+    assert rule.learned_elsewhere(study.get_trials(), cheap.number, 6, 0.1) is None  # at epoch 3 it had not
+    reason = rule.learned_elsewhere(study.get_trials(), cheap.number, 7, 0.1)  # by epoch 4 it had not either
+    assert reason is None
+    study.add_trial(create_trial(values=[0.6, 50.0], user_attrs={"mflops": 50.0, "history": history([0.3] * 7)}))
+    reason = rule.learned_elsewhere(study.get_trials(), cheap.number, 6, 0.1)
+    assert reason.startswith("did not learn") and "had learned by epoch 3" in reason
