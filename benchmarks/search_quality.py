@@ -1,6 +1,6 @@
 """Search quality on data the defaults were not written for, at the same wall-clock budget (issue 12).
 
-For each data set and seed, four methods get the same minutes of wall clock:
+For each data set and seed, five methods get the same minutes of wall clock:
 
   (a) nasprune's default search:                 nasprune search --data imagefolder:DIR --time-budget M
   (b) the same space, Optuna's RandomSampler and no early stopping:   ... --sampler random --pruner none
@@ -8,6 +8,8 @@ For each data set and seed, four methods get the same minutes of wall clock:
       accuracy alone, FLOPs counted afterwards)
   (d) the fixed ResNet-20 preset, trained for the whole budget (nasprune's trainer; the epochs that fit are
       measured on a first epoch; the preset's one-cycle recipe at batch 128, lr 0.1, for a few thousand images)
+  (e) the default space's start candidates alone, no exploration: each trained for an equal share of the budget
+      (cheapest first, at most the search's retraining cap): the control the exploration must beat
 
 and each reports: best test accuracy, the hypervolume of its test-accuracy vs MFLOPs front (the models it
 offers, evaluated once on the test split), trials finished. The hypervolume's reference point is fixed per data
@@ -44,9 +46,9 @@ from nasprune.cli.streams import guarded_streams, tell
 from nasprune.signals import exit_code, interrupt_on_signals, signal_name, signal_of
 
 SETS = ("cifar-c32", "cifar-g32", "cifar-c16")
-METHODS = ("a", "b", "c", "d")
+METHODS = ("a", "b", "c", "d", "e")
 NAMES = {"a": "nasprune default", "b": "random sampler, no early stopping", "c": "hand-written Optuna script",
-         "d": "ResNet-20 for the whole budget"}
+         "d": "ResNet-20 for the whole budget", "e": "the start candidates alone, no exploration"}
 HERE = Path(__file__).resolve().parent
 
 
@@ -87,10 +89,11 @@ def _summary_row(summary: dict) -> dict:
 
 
 def train_until(arch, recipe, splits, runtime, seed: int, deadline: float,
-                share: float = 1.0) -> tuple[float, int, float]:
+                share: float = 1.0, max_epochs: int | None = None) -> tuple[float, int, float]:
     """Train ``arch`` with ``recipe`` for as many epochs as fit in ``share`` of the time left before ``deadline``
-    (a ``time.time()``), planned from a second timed epoch (the first pays for start-up and ran 1.5x slower);
-    returns (test accuracy, epochs, seconds per epoch). Also used by benchmarks/start_candidates.py."""
+    (a ``time.time()``; at most ``max_epochs``), planned from a second timed epoch (the first pays for start-up and
+    ran 1.5x slower); returns (test accuracy, epochs, seconds per epoch). Also used by
+    benchmarks/start_candidates.py."""
     import torch
 
     from nasprune import build_model
@@ -103,6 +106,7 @@ def train_until(arch, recipe, splits, runtime, seed: int, deadline: float,
         train(build_model(arch), splits, recipe.replace(epochs=1), runtime, seed=seed)
         per_epoch = time.time() - t0
     epochs = max(1, int((deadline - time.time()) * share / per_epoch))
+    epochs = min(epochs, max_epochs or epochs)
     torch.manual_seed(seed)
     model = build_model(arch)
     train(model, splits, recipe.replace(epochs=epochs), runtime, seed=seed)
@@ -128,6 +132,31 @@ def run_preset(data: Path, minutes: float, seed: int, out: dict) -> None:
     out["trials_finished"] = 1
 
 
+def run_start_candidates(data: Path, minutes: float, seed: int, out: dict) -> None:
+    """(e): the default space's start candidates (fitted to the data) alone, no exploration: each trained from
+    scratch for an equal share of the budget, cheapest first, at most the search's retraining cap (a share a
+    candidate cannot use passes to the next), as the search's retraining phase would do with the whole budget.
+    The control that the exploration must beat."""
+    from nasprune import build_model, count_macs, load_space
+    from nasprune.data import DataOptions, load_data
+    from nasprune.search.budget import RETRAIN_FACTOR
+    from nasprune.space import candidates, describe, fit_space
+    from nasprune.train import resolve_runtime
+
+    start = time.time()
+    splits = load_data(f"imagefolder:{data}", DataOptions(), seed=seed)
+    space = fit_space(load_space("default"), splits.input_shape, splits.num_classes)
+    specs = candidates(space, splits.input_shape[0], splits.num_classes)[:len(space.start_with)]
+    cost = {s: count_macs(build_model(s.arch), splits.input_shape) / 1e6 for s in specs}
+    runtime, deadline, front = resolve_runtime("auto"), start + 0.97 * 60 * minutes, []
+    for i, spec in enumerate(sorted(specs, key=cost.get)):
+        test, epochs, _ = train_until(spec.arch, spec.train, splits, runtime, seed, deadline,
+                                      share=1 / (len(specs) - i), max_epochs=RETRAIN_FACTOR * spec.train.epochs)
+        front.append({"test_accuracy": test, "mflops": cost[spec], "arch": describe(spec.arch), "epochs": epochs})
+    out["front"], out["trials_finished"] = front, len(front)
+    out["train_seconds"] = round(time.time() - start, 1)
+
+
 def one(method: str, data: Path, minutes: float, seed: int, keep: Path | None = None) -> dict:
     out: dict = {"set": data.name, "method": method, "seed": seed, "minutes": minutes}
     start = time.time()
@@ -142,6 +171,8 @@ def one(method: str, data: Path, minutes: float, seed: int, keep: Path | None = 
                             str(minutes), "--seed", str(seed), "--out", str(result)], check=True)
             c = json.loads(result.read_text())
         out["front"], out["trials_finished"] = c["front"], c["trials_finished"]
+    elif method == "e":
+        run_start_candidates(data, minutes, seed, out)
     else:
         run_preset(data, minutes, seed, out)
     out["wall_seconds"] = round(time.time() - start, 1)
