@@ -42,17 +42,17 @@ _WORDS = ("optuna-dashboard labels a trial that was stopped early or rejected ov
 
 
 def chosen_augmentation(study: optuna.Study) -> str:
-    """The augmentation the study's trials trained with, in the words of the search's header (``crop (pad 4) +
-    flip``, ``none``), with what was asked for when that was ``auto``. The stamp records what was asked for, so
-    the study's data is loaded to read what ``auto`` chose; where it cannot be (not on this machine), the answer
-    says so."""
+    """The augmentation the study's trials trained with and why, in the words of the search's header (``crop (pad
+    4) + flip``, ``none (auto for digits: ...)``). The stamp records what was asked for, so the study's data is
+    loaded to read what ``auto`` chose; where it cannot be (not on this machine), the answer says so."""
     asked = stamp_of(study).get("augment", "auto")
     try:
-        chosen = load_study_data(study).augmentation
+        data = load_study_data(study)
     except NaspruneError:
         return f"`{asked}`" + (" (chosen per data set when training; the data is not on this machine to say which)"
                                if asked == "auto" else "")
-    return f"`{chosen}`" + (" (`auto`'s choice for this data)" if asked == "auto" else "")
+    why = data.augment_note or ("`auto`'s choice for this data" if asked == "auto" else "")
+    return f"`{data.augmentation}`" + (f" ({why})" if why else "")
 
 
 def _companion_note(study: optuna.Study) -> str:

@@ -97,10 +97,11 @@ def test_the_note_says_which_augmentation_auto_chose(tmp_path, image_folder, dat
     source = "digits" if data == "digits" else f"imagefolder:{image_folder(per_class=20, size=(12, 12))}"
     study, _ = stamped_study(tmp_path, source)
     note = study_note(study)
-    header = load_study_data(study).describe()  # what the search printed when it started
-    chosen = re.search(r"augmentation (.+)$", header)[1]
+    loaded = load_study_data(study)
+    chosen = re.search(r"augmentation (.+)$", loaded.describe())[1]  # what the search printed when it started
     assert chosen == "none" if data == "digits" else chosen.startswith("crop (pad 1)")
-    assert f"augmentation `{chosen}` (`auto`'s choice for this data)" in note and "augmentation `auto`" not in note
+    assert f"augmentation `{chosen}` ({loaded.augment_note})" in note and "augmentation `auto`" not in note
+    assert loaded.augment_note.startswith("auto")  # why auto chose it, as the search's header says
 
 
 def test_the_note_says_so_when_the_data_is_not_here(tmp_path):
