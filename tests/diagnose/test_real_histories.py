@@ -8,6 +8,7 @@ import re
 import numpy as np
 import optuna
 import pytest
+import torch
 from PIL import Image
 from sklearn.datasets import load_digits
 
@@ -39,8 +40,13 @@ def digits28(root):
 def study(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(request.param)
     data = "digits" if request.param == "digits" else f"imagefolder:{digits28(root / 'images')}"
-    search(SearchConfig(space="default", data=data, trials=2, epochs=EPOCHS, pruner="none", latency=False,
-                        artifacts=False, results_dir=root / "results", study="s", device="cpu"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: on a busy 2-core machine two threads took 58 s here, one 3.5 s
+    try:
+        search(SearchConfig(space="default", data=data, trials=2, epochs=EPOCHS, pruner="none", latency=False,
+                            artifacts=False, results_dir=root / "results", study="s", device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
     trials = optuna.load_study(study_name="s", storage=open_storage(root / "results" / "s" / "study.journal")).trials
     return root / "results", trials
 
