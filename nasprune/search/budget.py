@@ -13,7 +13,7 @@ two phases:
    fit in the exploration phase (between ``MIN_EPOCHS`` and ``MAX_EPOCH_FACTOR`` times the space's epochs;
    early stopping and cheaper candidates make room for more).
 2. **Retraining**: the finalists are trained again from scratch for longer. They are the ``FINALISTS`` most
-   accurate winners so far and the space's start candidates (and ``--baseline`` presets) that finished: the
+   accurate winners so far and the space's start candidates (and ``--baseline`` presets) that ran an epoch: the
    networks a user would otherwise compare the winners with, so that the front always holds them trained as
    long as the winners. A winner joins the reference networks' round only if its validation accuracy leads
    theirs by more than the split's noise can explain (two standard errors of the difference:
@@ -125,6 +125,11 @@ def _seconds_per_epoch(t: optuna.trial.FrozenTrial) -> float | None:
     return sum(h["seconds"] for h in history) / len(history) if history else None
 
 
+def _accuracy(t: optuna.trial.FrozenTrial) -> float:
+    """A trial's validation accuracy: its value, or where it was stopped, its last epoch's."""
+    return t.values[0] if t.values else t.user_attrs["history"][-1]["val_acc"]
+
+
 def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
     """Whether ``accuracy`` leads ``other``, both measured on the same ``images`` validation images, by more
     than two standard errors of the difference (binomial): a lead the split's noise alone gives about 1 time in
@@ -137,7 +142,7 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
                   study: optuna.Study, epochs: int, clock: Clock, val_images: int,
                   space_epochs: int) -> list[tuple[int, TrialSpec]]:
     """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and
-    the ``references`` (start candidates, baselines), cheapest first, each with the epochs an equal share of the
+    the ``references`` (start candidates, baselines; complete or stopped), cheapest first, each with the epochs an equal share of the
     time left buys, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the study's
     ``epochs``, planned from the exploration's share, which would tie the cap to how short the exploration was).
     While a reference is still to be retrained, a winner joins it only if its validation accuracy is
@@ -157,7 +162,7 @@ def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optu
 
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
     refs = {t.number: t for t in references if fresh(t)}
-    top = max((t.values[0] for t in refs.values()), default=None)
+    top = max((_accuracy(t) for t in refs.values()), default=None)
     best = [t for t in sorted(winners, key=lambda t: -t.values[0])
             if fresh(t) and fits(t, left) > epochs  # all the time left would buy it more epochs
             and (top is None or t.number in refs or clearly_ahead(t.values[0], top, val_images))][:FINALISTS]

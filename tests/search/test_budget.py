@@ -190,3 +190,22 @@ def test_queued_retrainings_left_at_the_deadline_are_ended_unrun_and_uncounted()
     assert dropped.user_attrs["reason"].startswith("time budget")
     assert kept.state == TrialState.WAITING  # not picked: left queued
     assert counts_by_outcome(study)["finished"] == 0
+
+
+def test_a_start_candidate_stopped_as_too_slow_for_the_sampling_phase_is_still_retrained():
+    # measured at 32x32 on one core: the wide start candidate (3.8 s an epoch) was stopped after one epoch as too
+    # slow for the 180-s sampling phase, and reference_trials, which took complete trials only, never retrained it
+    from nasprune.record import START_ATTR, reference_trials
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    history = [{"val_acc": 0.3, "seconds": 3.8}]
+    study.add_trial(create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={
+        START_ATTR: 1, "history": history, "mflops": 14.5, "spec": {"arch": {}, "train": {}}}))
+    study.add_trial(create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={START_ATTR: 2, "history": []}))
+    study.add_trial(create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={"history": history}))
+    assert [t.number for t in reference_trials(study)] == [0]  # timed, a start candidate
+    stopped = winner(7, 0.3, 14.5, per_epoch=3.8, epochs=1)
+    stopped.state, stopped.values = optuna.trial.TrialState.PRUNED, None
+    clock = Clock(start=time.time(), seconds=600.0)
+    plans = dict(retrain_specs([], [stopped], study, epochs=17, clock=clock, val_images=1000, space_epochs=10))
+    assert plans[7].train.epochs > 17  # planned from its one timed epoch
