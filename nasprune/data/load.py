@@ -14,8 +14,8 @@ from ..options import DataOptions, parse_image_size
 from .cache import cached, file_records, fingerprint
 from .digits import read_digits
 from .imagefolder import read_imagefolder, scan_imagefolder
-from .raw import RawData
 from .mirror import mirror_test
+from .raw import RawData
 from .splits import DataSplits, Split, channel_stats, split_off
 from .torchvision_formats import download, read_torchvision, source_files
 

@@ -63,7 +63,7 @@ def test_auto_augmentation_of_a_folder_follows_the_evidence(tmp_path, mirror_cla
     from PIL import Image
 
     x, y = shapes(mirror_classes, n=400)
-    for i, (image, label) in enumerate(zip(x, y)):
+    for i, (image, label) in enumerate(zip(x, y, strict=True)):
         folder = tmp_path / f"class{int(label)}"
         folder.mkdir(exist_ok=True)
         Image.fromarray(image[0].numpy()).save(folder / f"{i}.png")

@@ -20,7 +20,7 @@ WIDTHS = [(8, 8), (64, 8), (4, 2)]
 
 def spec(block, norm, act, widths, repeats=(2, 2)):
     return ArchSpec(in_channels=3, num_classes=4, block=block, norm=norm, act=act, stem_channels=8,
-                    stages=tuple(StageSpec(r, w, 1 if i == 0 else 2) for i, (r, w) in enumerate(zip(repeats, widths))),
+                    stages=tuple(StageSpec(r, w, 1 if i == 0 else 2) for i, (r, w) in enumerate(zip(repeats, widths, strict=True))),
                     expansion={"mbconv": 2.0, "bottleneck": 4.0}.get(block, 1.0))
 
 

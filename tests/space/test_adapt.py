@@ -50,7 +50,7 @@ def test_start_candidates_are_a_narrow_and_a_wide_sound_network_at_the_coarser_s
     narrow, wide = (s.arch for s in first)
     assert (narrow.block, narrow.norm, narrow.widths) == ("basic", "batch", (16, 32, 64))
     assert (wide.block, wide.norm, wide.downsample) == ("plain", "batch", "maxpool")
-    assert all(w >= n for w, n in zip(wide.widths, narrow.widths)) and wide.widths > narrow.widths
+    assert all(w >= n for w, n in zip(wide.widths, narrow.widths, strict=True)) and wide.widths > narrow.widths
 
 
 @pytest.mark.parametrize("shape, classes, cap", [
@@ -67,7 +67,7 @@ def test_widths_grow_with_the_resolution_and_the_classes(shape, classes, cap):
     assert f"stages up to {'-'.join(map(str, caps))} channels" in space.description
     wide = candidates(space, shape[0], classes)[1].arch
     # the wide start candidate (64-128-256 in the file), narrowed to what the data allows, never widened
-    assert list(wide.widths) == [min(r, w) for r, w in zip(reached, (64, 128, 256))]
+    assert list(wide.widths) == [min(r, w) for r, w in zip(reached, (64, 128, 256), strict=True)]
 
 
 def test_a_sampled_network_never_puts_a_wide_stage_at_full_resolution():

@@ -26,7 +26,7 @@ def test_the_start_is_seeded_and_parameters_do_not_move_together():
     assert coverage(space, seed=0) != coverage(space, seed=1)
     a = [c["block"] for c in coverage(space, 0)]
     b = [c["norm"] for c in coverage(space, 0)]
-    assert len(set(zip(a, b))) > 3  # not the same pairing every time: a Latin square, not a diagonal
+    assert len(set(zip(a, b, strict=True))) > 3  # not the same pairing every time: a Latin square, not a diagonal
 
 
 def test_a_space_without_categorical_parameters_has_no_coverage(write_space, tiny_space):
