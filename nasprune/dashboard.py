@@ -43,8 +43,9 @@ _WORDS = ("optuna-dashboard labels a trial that was stopped early or rejected ov
 
 def chosen_augmentation(study: optuna.Study) -> str:
     """The augmentation the study's trials trained with and why, in the words of the search's header (``crop (pad
-    4) + flip``, ``none (auto for digits: ...)``). The stamp records what was asked for, so the study's data is
-    loaded to read what ``auto`` chose; where it cannot be (not on this machine), the answer says so."""
+    4) + flip``, ``none (auto for digits: ...)``). The study's data is loaded (with the augmentation its stamp says
+    ``auto`` chose, where it says) for the padding and the words; where it cannot be (not on this machine), the
+    answer says so."""
     asked = stamp_of(study).get("augment", "auto")
     try:
         data = load_study_data(study)

@@ -88,6 +88,11 @@ class DataSplits:
         return " + ".join(([f"crop (pad {self.crop_padding})"] if self.crop_padding else [])
                           + (["flip"] if self.flip else [])) or "none"
 
+    @property
+    def augment_choice(self) -> str:
+        """The ``--augment`` value that gives this augmentation (what ``auto`` resolved to): ``crop,flip``, ``none``."""
+        return ",".join(name for name, on in (("crop", self.crop_padding), ("flip", self.flip)) if on) or "none"
+
     def describe(self) -> str:
         c, h, w = self.input_shape
         augment = self.augmentation

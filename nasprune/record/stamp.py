@@ -8,6 +8,7 @@ exactly as the search split it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -28,12 +29,23 @@ def data_stamp(options: DataOptions) -> dict[str, Any]:
             "skip_broken_images": options.skip_broken_images}
 
 
+#: stamp keys that need not match on a resume: where the space file lies, and the words behind a choice
+_UNCHECKED = ("space_file", "augment_note")
+#: stamp keys added after studies were first made: a stamp without one matches any value
+_ADDED_LATER = ("augment_used", "augment_note")
+
+
 def make_stamp(*, space: str, space_file: str, space_hash: str, data: str, objectives: str, epochs: int,
-               max_mflops: float | None, max_params: int | None, seed: int, options: DataOptions) -> dict[str, Any]:
-    """The stamp of a search: what its trials mean. ``space_file`` may move; everything else must match."""
+               max_mflops: float | None, max_params: int | None, seed: int, options: DataOptions,
+               augment_used: str | None = None, augment_note: str = "") -> dict[str, Any]:
+    """The stamp of a search: what its trials mean. ``space_file`` may move; everything else must match.
+    ``augment_used``: what ``--augment auto`` resolved to for the data (and ``augment_note`` why), so every later
+    stage trains with what the search trained with, and a resume whose data would now resolve otherwise is
+    refused rather than mixing two augmentations."""
+    extra = {"augment_used": augment_used, "augment_note": augment_note} if augment_used else {}
     return {"space": space, "space_file": space_file, "space_hash": space_hash, "data": data,
             "objectives": objectives, "epochs": epochs, "max_mflops": max_mflops, "max_params": max_params,
-            "seed": seed, **data_stamp(options)}
+            "seed": seed, **data_stamp(options), **extra}
 
 
 def stamp_of(study: optuna.Study) -> dict[str, Any]:
@@ -54,7 +66,9 @@ def _check_stamp(study: optuna.Study, stamp: dict[str, Any], where: str) -> None
         study.set_user_attr(STAMP_KEY, stamp)
         return
     for key, value in stamp.items():
-        if key != "space_file" and old.get(key) != value:  # the file may move; its content may not change
+        if key in _UNCHECKED or (key in _ADDED_LATER and key not in old):
+            continue  # the file may move (its content may not change); an older stamp does not say
+        if old.get(key) != value:
             raise StudyError(f"study {study.study_name!r} in {where} was made with {key}={old.get(key)!r}, this "
                              f"command asks for {key}={value!r}; rerun with the study's settings to resume it, "
                              f"or choose another --study name")
@@ -93,6 +107,7 @@ def load_study_data(study: optuna.Study, download: bool = False, cache: bool = T
     options = DataOptions(
         val_fraction=stamp["val_fraction"], test_fraction=stamp["test_fraction"],
         image_size=tuple(stamp["image_size"]) if stamp.get("image_size") else None,
-        augment=stamp.get("augment", "auto"), skip_broken_images=stamp.get("skip_broken_images", False),
-        download=download, cache=cache)
-    return load_data(stamp["data"], options, seed=stamp["seed"])
+        augment=stamp.get("augment_used") or stamp.get("augment", "auto"),
+        skip_broken_images=stamp.get("skip_broken_images", False), download=download, cache=cache)
+    data = load_data(stamp["data"], options, seed=stamp["seed"])
+    return replace(data, augment_note=stamp["augment_note"]) if stamp.get("augment_note") else data

@@ -154,10 +154,11 @@ class _AfterTrial:
             study.stop()  # running trials of other workers count
 
 
-def _stamp(config: SearchConfig, space: SearchSpace, epochs: int) -> dict:
+def _stamp(config: SearchConfig, space: SearchSpace, epochs: int, data: DataSplits) -> dict:
     return make_stamp(space=space.name, space_file=space.source, space_hash=space_hash(space), data=config.data,
                       objectives=config.objectives, epochs=epochs, max_mflops=config.max_mflops,
-                      max_params=config.max_params, seed=config.seed, options=config.data_options)
+                      max_params=config.max_params, seed=config.seed, options=config.data_options,
+                      augment_used=data.augment_choice, augment_note=data.augment_note)
 
 
 @dataclass
@@ -238,7 +239,7 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     sampler = _sampler(config.sampler, config.seed + existing_trials(storage, name) + 7919 * worker_index,
                        config.trials)
     study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
-                                _stamp(config, space, epochs))
+                                _stamp(config, space, epochs, data))
     artifacts_root = config.artifacts_dir or study_dir
     if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
         study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
