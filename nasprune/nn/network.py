@@ -11,7 +11,7 @@ from torch import nn
 from ..errors import SpecError
 from ..spec import ArchSpec, StageSpec
 from .blocks import BLOCKS
-from .layers import CHANNELWISE_NORMS, SHORTCUTS, ActFactory, ConvNormAct, NormFactory, get_act, get_norm
+from .layers import CHANNELWISE_NORMS, NORMS, SHORTCUTS, ActFactory, ConvNormAct, NormFactory, get_act, get_norm
 
 __all__ = ["Network", "Stage", "Head", "build_model", "weighted_depth", "is_blind", "STEMS", "STEM_REDUCTION",
            "DOWNSAMPLES"]
@@ -90,7 +90,7 @@ def _check_sighted(arch: ArchSpec) -> None:
     global-average-pooling head sees a constant, and the network cannot learn (measured: an MBConv network with
     instance norm gives identical logits for all inputs). Such a network is refused, not trained."""
     if is_blind(arch.block, arch.norm):
-        good = ", ".join(n for n in ("batch", "group", "layer", "none") if n not in CHANNELWISE_NORMS)
+        good = ", ".join(n for n in NORMS.names() if n not in CHANNELWISE_NORMS)
         raise SpecError(f"block {arch.block!r} ends in a linear projection, and {arch.norm} norm there sets each "
                         f"channel's spatial mean, so the pooled features are the same for every input; "
                         f"use norm {good} with {arch.block}")

@@ -30,9 +30,10 @@ def pareto_front(items: Sequence[T], objectives: Callable[[T], Sequence[float]])
                        for _, other in scored)]
 
 
-def _feasible(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The study's complete search trials within every budget."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+def _feasible(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE,)
+              ) -> list[optuna.trial.FrozenTrial]:
+    """The study's search trials in ``states`` (complete ones by default) within every budget."""
+    return [t for t in study.get_trials(deepcopy=False, states=states)
             if is_search_trial(t) and all(v <= 0 for v in t.constraints.values())]
 
 
@@ -54,8 +55,7 @@ def reference_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     after at least one epoch, within every budget. A stopped one counts: a time budget retrains them all, and
     its first run only times it (measured: the wide start candidate, 3.8 s an epoch on one core at 32x32, was
     stopped as too slow for a 180-s sampling phase and then never trained)."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-            if is_search_trial(t) and all(v <= 0 for v in t.constraints.values()) and t.user_attrs.get("history")
+    return [t for t in _feasible(study, (TrialState.COMPLETE, TrialState.PRUNED)) if t.user_attrs.get("history")
             and (START_ATTR in t.user_attrs or BASELINE_ATTR in t.user_attrs)]
 
 

@@ -141,16 +141,16 @@ def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
 def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optuna.trial.FrozenTrial],
                   study: optuna.Study, epochs: int, clock: Clock, val_images: int,
                   space_epochs: int) -> list[tuple[int, TrialSpec]]:
-    """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and
-    the ``references`` (start candidates, baselines; complete or stopped), cheapest first, each with the epochs an equal share of the
-    time left buys, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the study's
-    ``epochs``, planned from the exploration's share, which would tie the cap to how short the exploration was).
-    While a reference is still to be retrained, a winner joins it only if its validation accuracy is
-    ``clearly_ahead`` of the best reference's on ``val_images``: a lead the split's noise explains would take
+    """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and the
+    ``references`` (start candidates, baselines; complete or stopped), cheapest first, each with the epochs an equal
+    share of the time left buys, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not
+    the study's ``epochs``, planned from the exploration's share, which would tie the cap to how short the
+    exploration was). While a reference is still to be retrained, a winner joins it only if its validation accuracy
+    is ``clearly_ahead`` of the best reference's on ``val_images``: a lead the split's noise explains would take
     time from the network the user's comparison needs. A finalist that would gain no epoch over its first run
-    (``epochs``), or that was retrained already, is left out and passes its share on; a winner that could not
-    gain an epoch even from all the time left is passed over for the next most accurate one (at the end of a
-    budget, a cheaper one may)."""
+    (``epochs``), or that was retrained already, is left out and passes its share on; a winner that could not gain
+    an epoch even from all the time left is passed over for the next most accurate one (at the end of a budget, a
+    cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fresh(t: optuna.trial.FrozenTrial) -> bool:
