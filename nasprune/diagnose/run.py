@@ -81,6 +81,8 @@ class DiagnoseConfig:
 
 @dataclass
 class DiagnoseResult:
+    """What :func:`diagnose` found (the verdict and its numbers) and the JSON file it wrote."""
+
     diagnosis: Diagnosis
     out: Path  # the JSON written
 

@@ -63,6 +63,8 @@ class ReportConfig:
 
 @dataclass
 class ReportResult:
+    """What :func:`report` wrote: the folder, its files and how long it took."""
+
     out: Path  # the report folder
     files: list[Path]  # report.md, report.html, trials.csv, the PNGs
     seconds: float
