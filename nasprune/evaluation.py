@@ -52,8 +52,9 @@ def evaluate_saved(path: str | Path, data: str | None = None, changes: Mapping[s
     ...; see nasprune.provenance) when given, and then ``data_note`` says what differs.
 
     Raises:
-        CheckpointError: no such folder, or not a saved model; ConfigError / DataError: no data to measure it on,
-        or data of another shape.
+        CheckpointError: no such folder, or not a saved model.
+        ConfigError: the model records no data and none is given (no data to measure it on).
+        DataError: data of another shape than the model takes.
     """
     if not Path(path).is_dir():
         raise CheckpointError(f"{path}: no such folder; give the folder of a saved model (results/STUDY/trials/NNNNN "
