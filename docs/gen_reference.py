@@ -355,6 +355,8 @@ def benchmark_results() -> str:
     """benchmarks/RESULTS.md, where it stays, as a page of the site (its headings one level down)."""
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
     body = re.sub(r"^# .*\n", "", text, count=1)
+    # GitHub starts a list right under a paragraph's line ("What it measured:"); Python-Markdown needs a blank line
+    body = re.sub(r"^([^\s\-|#].*)\n(?=- |\d+\. )", r"\1\n\n", body, flags=re.MULTILINE)
     return ("# Benchmark results\n\n_The file `benchmarks/RESULTS.md` as it is, included by `docs/gen_reference.py`: "
             "every entry says what was measured, the command, the machine and versions, the runs and the numbers. "
             "[Benchmarks](../benchmarks.md) summarizes them._\n" + body)
