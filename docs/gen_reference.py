@@ -232,15 +232,12 @@ def _help_of(action: argparse.Action) -> str:
 
 def _option(action: argparse.Action) -> str:
     names = ", ".join(f"`{name}`" for name in action.option_strings) or f"`{action.metavar or action.dest}`"
-    takes = action.nargs != 0
-    if takes and action.option_strings:
-        metavar = action.metavar or (
-            "|".join(map(str, action.choices)) if action.choices else action.dest.upper())
-        names += f" `{metavar}`"
-    line = f"- {names}: {_md(_help_of(action))}"
-    if action.choices and action.metavar is None and action.option_strings:
-        line += f" Choices: {', '.join(f'`{c}`' for c in action.choices)}."
-    return line
+    if action.nargs != 0 and action.option_strings:
+        metavar = action.metavar or ("|".join(map(str, action.choices)) if action.choices else action.dest.upper())
+        names += f" *{_md(metavar)}*"
+    text = _help_of(action)
+    shown = action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in text
+    return f"- {names}: {_md(text)}" + (f" (default: `{action.default}`)" if shown else "")
 
 
 def cli_reference() -> str:
