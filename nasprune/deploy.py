@@ -14,14 +14,19 @@ Example::
     onnx_model = export_onnx(model, (1, 8, 8))                  # bytes, opset, exporter
     session = ort_session(onnx_model.data, threads=1)
     ms = ort_latency(session, (1, 8, 8), batch_size=32).median_ms
+    runtime_latency(model, (1, 8, 8), "onnxruntime", batch_size=1)   # export, session and timing in one call
+    per_arch = ArchLatency((1, 8, 8), "onnxruntime")             # one architecture after another, each measured once
+    per_arch(spec.arch).median_ms
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib
 import io
+import json
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -34,10 +39,12 @@ from torch import nn
 from .choices import ONNX_EXPORTERS
 from .errors import ConfigError, ExportError, first_line
 from .measure import Latency, measure_latency
+from .spec import ArchSpec
 
 __all__ = ["OnnxModel", "ONNX_EXPORTERS", "LATENCY_BATCHES", "INPUT_NAME", "OUTPUT_NAME", "onnx_missing",
            "require_onnx", "export_onnx", "ort_session", "ort_run", "ort_latency", "torch_latency", "deployed_latency",
-           "add_deployed_latency"]
+           "add_deployed_latency", "LATENCY_RUNTIMES", "RUNTIME_NAMES", "require_runtime", "runtime_latency",
+           "ArchLatency", "fast_channels"]
 
 # torch.onnx's two exporters (ONNX_EXPORTERS). torchscript, the default here: the TorchScript-based one
 # (``dynamo=False``), 0.1-0.2 s for a small network, folds batch norm into the convs; deprecated since torch 2.9
@@ -47,6 +54,10 @@ __all__ = ["OnnxModel", "ONNX_EXPORTERS", "LATENCY_BATCHES", "INPUT_NAME", "OUTP
 #: the batch sizes latency is measured at: one image (interactive use) and a batch of 32 (throughput)
 LATENCY_BATCHES = (1, 32)
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
+#: the runtimes a CPU latency can be measured in: eager PyTorch, ONNX Runtime's CPU execution provider
+LATENCY_RUNTIMES = ("torch", "onnxruntime")
+#: how a person reads them
+RUNTIME_NAMES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime"}
 
 
 @dataclass(frozen=True)
@@ -191,7 +202,8 @@ def ort_latency(session: Any, input_shape: Sequence[int], batch_size: int = 1, t
     """Latency of one run of an ONNX Runtime ``session`` (made with ``threads`` threads, which the result records)
     on a batch of ``batch_size`` zeros, timed by :func:`nasprune.measure.measure_latency` (``timing``: its
     ``repeats``, ``max_seconds``, ``min_repeats``)."""
-    return measure_latency(_OrtForward(session), tuple(input_shape), batch_size, threads=threads, **timing)
+    latency = measure_latency(_OrtForward(session), tuple(input_shape), batch_size, threads=threads, **timing)
+    return dataclasses.replace(latency, runtime="onnxruntime")
 
 
 def torch_latency(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, threads: int = 1,
@@ -240,3 +252,94 @@ def add_deployed_latency(measured: dict[str, Any], model: nn.Module, input_shape
             measured["latency_ms"][key] = latency.median_ms
             measured.setdefault("latency", {})[key] = latency.to_dict()
     return None
+
+
+def require_runtime(runtime: str, option: str = "--latency-runtime") -> None:
+    """Raise a one-line :class:`ConfigError` for a runtime not in LATENCY_RUNTIMES, or for ``onnxruntime`` where
+    onnx or onnxruntime is not installed (saying what to install)."""
+    if runtime not in LATENCY_RUNTIMES:
+        raise ConfigError(f"unknown {option} {runtime!r}; valid: {', '.join(LATENCY_RUNTIMES)}")
+    missing = onnx_missing() if runtime == "onnxruntime" else []
+    if missing:
+        raise ConfigError(f"{option} onnxruntime needs {' and '.join(missing)}, not installed here: "
+                          f"pip install -e '.[export]' (or: pip install {' '.join(missing)}), or use {option} torch")
+
+
+def runtime_latency(model: nn.Module, input_shape: Sequence[int], runtime: str = "torch", batch_size: int = 1,
+                    threads: int = 1, **timing: Any) -> Latency:
+    """CPU latency of ``model`` in ``runtime`` (LATENCY_RUNTIMES: eager PyTorch on a float32 copy, or ONNX Runtime
+    on a fresh export) at ``threads`` threads on a batch of ``batch_size`` zeros; the result records the runtime,
+    batch and threads. ``timing``: :func:`nasprune.measure.measure_latency`'s ``repeats``, ``max_seconds``,
+    ``min_repeats``. ``model`` is left as it is.
+
+    Raises:
+        ConfigError: an unknown runtime, or onnxruntime not installed. ExportError: the ONNX export failed.
+    """
+    require_runtime(runtime)
+    if runtime == "torch":
+        return torch_latency(model, input_shape, batch_size, threads, **timing)
+    session = ort_session(export_onnx(model, input_shape).data, threads)
+    return ort_latency(session, input_shape, batch_size, threads, **timing)
+
+
+class ArchLatency:
+    """The latency of architectures in one runtime, each distinct architecture measured once.
+
+    Calling it with an :class:`~nasprune.spec.ArchSpec` builds the network (random weights: latency does not depend
+    on them), measures it with :func:`runtime_latency` and keeps the figure under the spec's JSON, so the same
+    architecture asked for again (a search sampling it twice, a retrained trial) costs nothing. Every figure records
+    its runtime, batch size and threads; the cache holds one runtime, batch, thread count and input shape.
+
+    Example::
+
+        latency = ArchLatency((3, 32, 32), "onnxruntime", batch_size=1, threads=1)
+        ms = latency(spec.arch).median_ms
+        latency.describe()     # 'ONNX Runtime CPU batch 1, 1 thread'
+    """
+
+    def __init__(self, input_shape: Sequence[int], runtime: str = "torch", batch_size: int = 1, threads: int = 1,
+                 **timing: Any) -> None:
+        require_runtime(runtime)
+        if batch_size < 1 or threads < 1:
+            raise ConfigError(f"latency batch and threads must be >= 1 (got batch {batch_size}, threads {threads})")
+        self.input_shape, self.runtime = tuple(input_shape), runtime
+        self.batch_size, self.threads, self.timing = batch_size, threads, timing
+        self.cache: dict[str, Latency] = {}
+
+    @staticmethod
+    def key(arch: ArchSpec) -> str:
+        return json.dumps(arch.to_dict(), sort_keys=True)
+
+    def __call__(self, arch: ArchSpec) -> Latency:
+        key = self.key(arch)
+        if key not in self.cache:
+            from .nn import build_model  # the network builders, only when a network is measured
+
+            model = build_model(arch).eval()
+            self.cache[key] = runtime_latency(model, self.input_shape, self.runtime, self.batch_size, self.threads,
+                                              **self.timing)
+        return self.cache[key]
+
+    def describe(self) -> str:
+        return (f"{RUNTIME_NAMES[self.runtime]} CPU batch {self.batch_size}, {self.threads} "
+                f"thread{'s' * (self.threads != 1)}")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):  # not Linux: assume the common case, AVX2
+        return {"avx2"}
+
+
+def fast_channels(runtime: str) -> int:
+    """The multiple of channels ``runtime`` runs fast on this CPU, which pruning to a latency target keeps every
+    layer's width at (torch-pruning's ``round_to``; a layer narrower than it keeps its width).
+
+    ONNX Runtime's CPU convolutions (MLAS's NCHWc kernels) work on blocks of 16 channels on AVX-512 CPUs (8 on AVX2
+    ones): measured on an AVX-512 EPYC core, a width between multiples of 16 ran 1.5-4.5x slower than the multiple of
+    16 below it and, in 82% of the widths from 8 to 72, slower than the multiple above (``benchmarks/
+    deployed_widths.py``, ``benchmarks/RESULTS.md``, issue 30).
+    """
+    return 16 if "avx512f" in _cpu_flags() else 8

@@ -76,6 +76,7 @@ class Latency:
     threads: int | None  # CPU intra-op threads the passes ran with (None on CUDA)
     precision: str = "fp32"  # the autocast dtype the passes ran under (bf16 on a GPU, as trained), else the weights'
     shared: bool = False  # measured while other processes trained on the same device (a search's workers)
+    runtime: str = "torch"  # what ran the passes: torch (eager PyTorch) or onnxruntime (nasprune.deploy)
 
     @property
     def busy(self) -> bool:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from ..options import DataOptions
+from .streams import tell
 
 __all__ = ["COMMANDS", "INTERRUPT_HINTS"]
 
@@ -85,11 +86,14 @@ def _prune(args: argparse.Namespace) -> int:
         download=args.download, cache=not args.no_cache, seed=args.seed or 0, storage=args.storage,
         results_dir=args.results_dir, device=args.device, precision=args.precision, cuda_graph=not args.no_cuda_graph,
         placement=args.placement, loader_workers=args.loader_workers, record=not args.no_record, blocks=args.blocks,
-        block_max_drop=args.block_max_drop, probe_images=args.probe_images, latency_threads=args.latency_threads)
+        block_max_drop=args.block_max_drop, probe_images=args.probe_images, latency_threads=args.latency_threads,
+        target_latency=args.target_latency, latency_runtime=args.latency_runtime, latency_batch=args.latency_batch)
     result = _quiet_or(args, None, lambda on_event: prune(config, on_event=on_event))
     if not args.quiet:
         print(prune_text(result))
-    return 0
+    if result.summary["error"]:
+        tell(f"nasprune: error: {result.summary['error']}")
+    return 1 if result.summary["error"] and config.target_latency is not None else 0  # asked for speed, got slower
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -138,7 +142,8 @@ def _export(args: argparse.Namespace) -> int:
         data_changes=_changes(args), download=args.download, cache=not args.no_cache, storage=args.storage,
         results_dir=args.results_dir, tolerance=args.tolerance, compare_images=args.compare_images,
         latency_threads=args.latency_threads, latency=not args.no_latency, opset=args.opset,
-        onnx_exporter=args.onnx_exporter)
+        onnx_exporter=args.onnx_exporter, int8=args.int8, int8_tolerance=args.int8_tolerance,
+        calibration_images=args.calibration_images)
     quiet = args.quiet or args.json  # JSON on stdout: no progress lines among it
     result = export(config) if quiet else _quiet_or(args, None, lambda on_event: export(config, on_event=on_event))
     if args.json:

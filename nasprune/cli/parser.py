@@ -26,6 +26,10 @@ from ..options import parse_image_size
 
 __all__ = ["build_parser"]
 
+#: nasprune.deploy.LATENCY_RUNTIMES, written here so that --help loads no torch (tests/prune/test_latency_target.py
+#: checks that the two agree)
+LATENCY_RUNTIMES = ("torch", "onnxruntime")
+
 EPILOG_SEARCH = """\
 examples:
   nasprune search                                   # digits, search_spaces/default.yaml, 20 trials
@@ -277,6 +281,10 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
                      help="keep this share of the multiply-adds, e.g. 0.5 (the default target)")
     how.add_argument("--target-params", type=float, metavar="F", help="keep this share of the parameters")
     how.add_argument("--channel-ratio", type=float, metavar="R", help="remove this share of every layer's channels")
+    how.add_argument("--target-latency", type=float, metavar="R",
+                     help="keep this share of the source's latency in --latency-runtime, 0 < R <= 1 (e.g. 0.5: twice "
+                          "as fast): prune in steps, timing the network after each; widths are kept multiples of what "
+                          "the runtime runs fast (16 for ONNX Runtime on AVX-512 CPUs, else 8; --round-to overrides)")
     how.add_argument("--importance", choices=IMPORTANCES, default="l1",
                      help="which channels go first: l1/l2 weight magnitude, taylor (|weight x gradient|, from "
                           "--gradient-batches training batches), bn (batch-norm scale), lamp, random (the control) "
@@ -310,6 +318,13 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_data(p, for_search=False)
     _add_runtime(p)
+    where = p.add_argument_group("where the model will run (the latency target, and the slower-than-source check)")
+    where.add_argument("--latency-runtime", choices=LATENCY_RUNTIMES, default=LATENCY_RUNTIMES[0],
+                       help="time the source and the pruned model in eager PyTorch (torch, default) or ONNX Runtime "
+                            "(onnxruntime: pip install -e '.[export]'), on the CPU with --latency-threads; a pruned "
+                            "model slower there than its source is an error the summary names")
+    where.add_argument("--latency-batch", type=int, default=1, metavar="N",
+                       help="images per timed pass in that runtime (default: 1)")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -396,6 +411,15 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--onnx-exporter", choices=ONNX_EXPORTERS, default=ONNX_EXPORTERS[0],
                    help="torch.onnx's TorchScript-based exporter (default; 0.1-0.2 s) or its dynamo exporter (~2 s, "
                         "needs onnxscript)")
+    q = p.add_argument_group("INT8")
+    q.add_argument("--int8", action="store_true",
+                   help="also write model.int8.onnx: ONNX Runtime static quantization (QDQ, per-channel INT8 weights, "
+                        "INT8 activations calibrated on training images), scored on the validation split beside FP32 "
+                        "and timed")
+    q.add_argument("--int8-tolerance", type=float, default=1.0, metavar="POINTS",
+                   help="accuracy points INT8 may lose against FP32; more fails, keeping the FP32 files (default: 1)")
+    q.add_argument("--calibration-images", type=int, default=512, metavar="N",
+                   help="training images the INT8 activation ranges are calibrated on (default: 512)")
     p.add_argument("--json", action="store_true", help="print export.json instead of the summary")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_data(p, for_search=False)

@@ -119,6 +119,14 @@ def prune_text(result: Any) -> str:
     lines = ["", format_table(comparison_rows(summary["before"], summary["after"]), columns)]
     if summary.get("note"):
         lines.append(f"note: {summary['note']}")
+    deployed, target = summary.get("deployed"), summary["target"]
+    if deployed:
+        asked = (f"; target {target['value']:.0%}: {'reached' if target['reached'] else 'NOT reached'}"
+                 if target["kind"] == "latency" else "")
+        lines.append(f"latency in {deployed['where']}: {deployed['before_ms']:.3f} -> {deployed['after_ms']:.3f} ms "
+                     f"({deployed['kept']:.0%} of the source's{asked})")
+        if deployed["error"] and target["kind"] != "latency":
+            lines.append(f"  prune for speed there: --target-latency R --latency-runtime {deployed['runtime']}")
     study = summary["source"].get("study")
     lines.append(f"\nsaved: {result.out} (load with nasprune.load_model), {result.out / 'summary.md'}"
                  + (f"; recorded as trial {result.linked_trial} of study {study + '.pruned'!r}"
@@ -159,6 +167,21 @@ def studies_text(rows: list[dict[str, Any]], where: Any) -> str:
 _RUNTIMES = {"pytorch": "PyTorch (eager)", "torchscript": "TorchScript", "onnxruntime": "ONNX Runtime"}
 
 
+def _int8_lines(int8: dict[str, Any] | None) -> list[str]:
+    """``nasprune export --int8``: both accuracies, and INT8's latency beside FP32's in ONNX Runtime."""
+    if not int8:
+        return []
+    lines = ["", f"int8: {int8['file'] or 'not kept'} ({int8['format']}, {int8['weights']} weights, calibrated on "
+                 f"{int8['calibration_images']} training images): accuracy FP32 {int8['fp32_accuracy']:.4f}, INT8 "
+                 f"{int8['int8_accuracy']:.4f} ({-int8['drop_points']:+.2f} points; tolerance "
+                 f"{int8['tolerance_points']:g}) on {int8['compared_on']}"]
+    if int8.get("latency"):
+        lines.append("  INT8 in ONNX Runtime: " + ", ".join(
+            f"batch {b[1:]} {t['median_ms']:.3f} ms{' (busy)' if t['busy'] else ''} ({int8['speedup'][b]:.2f}x FP32's "
+            f"speed)" for b, t in int8["latency"].items()))
+    return lines
+
+
 def export_text(result: Any) -> str:
     """The end of ``nasprune export``: the checks per format, the latency table, where it was saved."""
     s = result.summary
@@ -178,6 +201,7 @@ def export_text(result: Any) -> str:
                 for name, by in latency["ms"].items()]
         lines += ["", f"latency in ms (median; CPU, {latency['threads']} thread{'s' * (latency['threads'] != 1)}):",
                   format_table(rows, (("runtime", ""), *((b, f"batch {b[1:]}") for b in batches)))]
+    lines += _int8_lines(s.get("int8"))
     lines.append(f"\nsaved: {result.out} ({', '.join(p.name for p in result.files)})"
                  + (f"; attached to {s['source']['label']} for the dashboard" if result.artifacts else ""))
     return "\n".join(lines)

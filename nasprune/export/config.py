@@ -38,6 +38,9 @@ class ExportConfig:
     folder ``model`` (a search trial's, a pruned model's). Each exported file is run on the validation images
     (the study's split, or the data the folder records; ``data`` and ``data_changes`` ask for others) and its
     logits compared with PyTorch's: a difference above ``tolerance`` is an :class:`~nasprune.errors.ExportError`.
+    With ``int8``, ``model.onnx`` is also quantized to ``model.int8.onnx`` (calibrated on ``calibration_images``
+    training images) and both are scored on the validation split; INT8 losing more than ``int8_tolerance`` points
+    is an ExportError raised after the FP32 files are in place.
     """
 
     study: str | None = None
@@ -59,6 +62,9 @@ class ExportConfig:
     opset: int | None = None  # ONNX operator set (None: the exporter's default; recorded either way)
     onnx_exporter: str = "torchscript"  # torch.onnx's TorchScript-based exporter or dynamo (nasprune.deploy)
     artifacts: bool = True  # attach the files to the study trial, for the dashboard
+    int8: bool = False  # also write model.int8.onnx: ONNX Runtime static quantization (QDQ, per-channel weights)
+    int8_tolerance: float = 1.0  # accuracy points INT8 may lose against FP32 on the validation split
+    calibration_images: int = 512  # training images the INT8 activation ranges are calibrated on
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_formats(self.formats))
@@ -74,6 +80,12 @@ class ExportConfig:
             raise ConfigError(f"--latency-threads must be between 1 and 1024 (got {self.latency_threads})")
         if self.repeats < 1:
             raise ConfigError(f"--repeats must be >= 1 (got {self.repeats})")
+        if self.int8 and "onnx" not in self.formats:
+            raise ConfigError("--int8 quantizes model.onnx: keep onnx in --format")
+        if not 0 <= self.int8_tolerance <= 100:
+            raise ConfigError(f"--int8-tolerance must be between 0 and 100 accuracy points (got {self.int8_tolerance:g})")
+        if self.calibration_images < 1:
+            raise ConfigError(f"--calibration-images must be >= 1 (got {self.calibration_images})")
         if self.onnx_exporter not in ONNX_EXPORTERS:
             raise ConfigError(f"unknown ONNX exporter {self.onnx_exporter!r}; valid: {', '.join(ONNX_EXPORTERS)}")
         for name in ("model", "out", "results_dir"):

@@ -23,7 +23,7 @@ from .. import __version__
 from ..artifacts import artifact_store, attach_to_finished_trial
 from ..checkpoint import PRUNING_FILE, load_data_record, load_model, load_pruning
 from ..data import DataSplits, Normalizer
-from ..deploy import LATENCY_BATCHES, ort_latency, require_onnx, torch_latency
+from ..deploy import LATENCY_BATCHES, ort_latency, ort_session, require_onnx, torch_latency
 from ..errors import ConfigError, ExportError
 from ..events import Note, OnEvent, emit
 from ..measure import count_macs, count_params, measure_latency
@@ -31,7 +31,8 @@ from ..nn import describe_model
 from ..record import artifacts_root, load_picked
 from ..spec import TrialSpec
 from .config import ExportConfig, ExportResult
-from .formats import Written, compare, write_onnx, write_python, write_torchscript
+from .formats import FILES, Written, compare, write_onnx, write_python, write_torchscript
+from .int8 import INT8_FILE, accuracy, quantize_int8
 from .python_source import SourceInfo
 
 __all__ = ["export"]
@@ -170,6 +171,37 @@ def _latency(config: ExportConfig, source: _Source, shape: tuple[int, int, int],
     return {"threads": config.latency_threads, "batches": list(LATENCY_BATCHES), "device": "cpu", "ms": rows}
 
 
+def _int8(config: ExportConfig, source: _Source, shape: tuple[int, int, int], folder: Path,
+          latency: dict | None) -> dict[str, Any]:
+    """Quantize ``folder/model.onnx`` to ``model.int8.onnx`` (nasprune.export.int8), calibrated on a seeded random
+    sample of training images; score FP32 and INT8 in ONNX Runtime on the whole validation split and time INT8 at
+    the latency batches. An accuracy drop above the tolerance removes the INT8 file and says so in ``error``."""
+    data = source.data
+    pick = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[:config.calibration_images]
+    calibration = Normalizer(data, "cpu")(data.train.x[pick.to(data.train.x.device)].cpu())
+    info = quantize_int8(folder / FILES["onnx"][0], folder / INT8_FILE, calibration)
+    images, labels = _inputs(data, None), data.val.y.cpu()
+    fp32 = accuracy(ort_session(str(folder / FILES["onnx"][0]), config.latency_threads), images, labels)
+    session = ort_session(str(folder / INT8_FILE), config.latency_threads)
+    int8 = accuracy(session, images, labels)
+    drop = round(100 * (fp32 - int8), 2)
+    where = f"{len(images)} validation images of {data.source or data.name}"
+    result = {**info, "compared_on": where, "fp32_accuracy": round(fp32, 5), "int8_accuracy": round(int8, 5),
+              "drop_points": drop, "tolerance_points": config.int8_tolerance, "error": None}
+    if latency is not None:
+        result["latency"] = {f"b{b}": ort_latency(session, shape, b, config.latency_threads,
+                                                  repeats=config.repeats).to_dict() for b in LATENCY_BATCHES}
+        fp32_ms = latency["ms"]["onnxruntime"]
+        result["speedup"] = {b: round(fp32_ms[b]["median_ms"] / result["latency"][b]["median_ms"], 3)
+                             for b in result["latency"]}
+    if drop > config.int8_tolerance:
+        (folder / INT8_FILE).unlink()
+        result["file"] = None
+        result["error"] = (f"INT8 loses {drop:.2f} accuracy points against FP32 on {where} (FP32 {fp32:.4f}, INT8 "
+                           f"{int8:.4f}; --int8-tolerance {config.int8_tolerance:g}): {INT8_FILE} was not kept")
+    return result
+
+
 def _versions() -> dict[str, str]:
     versions = {"nasprune": __version__, "torch": torch.__version__, "python": platform.python_version()}
     for name in ("onnx", "onnxruntime"):
@@ -219,11 +251,16 @@ def export(config: ExportConfig, on_event: OnEvent | None = None) -> ExportResul
     Raises:
         ConfigError: an unknown format, onnx/onnxruntime missing for ``onnx``, no data to compare on, an ``out``
             that holds something else. CheckpointError / StudyError: the model cannot be loaded.
-        ExportError: a format cannot express the network, or its outputs differ from PyTorch's.
+        ExportError: a format cannot express the network, or its outputs differ from PyTorch's; with ``int8``, ONNX
+            Runtime cannot quantize it, or INT8 loses more than ``int8_tolerance`` points (raised after the FP32
+            files and export.json, which records both accuracies, are in place).
     """
     if "onnx" in config.formats:
         require_onnx(config.onnx_exporter)
     source = _source(config)
+    if config.int8 and source.data is None:
+        raise ConfigError(f"--int8 calibrates on the model's training images, but {source.label} records no data; "
+                          f"pass --data NAME[:PATH] (the data it was trained on)")
     source.model = source.model.cpu().float().to(memory_format=torch.contiguous_format).eval()
     shape = tuple(source.inputs.shape[1:])
     out = _out_dir(config, source)
@@ -242,6 +279,10 @@ def export(config: ExportConfig, on_event: OnEvent | None = None) -> ExportResul
             emit(on_event, Note(f"  timing at batch {' and '.join(map(str, LATENCY_BATCHES))} on "
                                 f"{config.latency_threads} CPU thread{'s' * (config.latency_threads != 1)}"))
         latency = _latency(config, source, shape, written) if config.latency else None
+        if config.int8:
+            emit(on_event, Note(f"  int8: quantizing model.onnx on {config.calibration_images} training images, "
+                                f"scoring FP32 and INT8 on the validation split"))
+        int8 = _int8(config, source, shape, tmp, latency) if config.int8 else None
         summary = {
             "source": {"label": source.label, "arch": describe_model(source.model), "pruned": bool(source.history),
                        "study": source.picked.study.study_name if source.picked else None,
@@ -254,7 +295,7 @@ def export(config: ExportConfig, on_event: OnEvent | None = None) -> ExportResul
             "files": {w.format: [f.name for f in w.files] for w in written},
             "formats": {w.format: w.info for w in written},
             "compared_on": source.compared_on, "tolerance": config.tolerance, "checks": checks,
-            "latency": latency, "versions": _versions(),
+            "latency": latency, "int8": int8, "versions": _versions(),
             "created": _dt.datetime.now().isoformat(timespec="seconds"),
         }
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
@@ -265,6 +306,9 @@ def export(config: ExportConfig, on_event: OnEvent | None = None) -> ExportResul
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
-    files = [out / f.name for w in written for f in w.files] + [out / SUMMARY_FILE]
+    files = [out / f.name for w in written for f in w.files] + ([out / INT8_FILE] if int8 and int8["file"] else [])
+    files.append(out / SUMMARY_FILE)
     attached = _attach(config, source, files)
+    if int8 and int8["error"]:
+        raise ExportError(f"{int8['error']}; the FP32 files are in {out}")
     return ExportResult(out, files, summary, attached)

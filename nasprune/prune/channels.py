@@ -45,15 +45,19 @@ LANDING_STEPS = 180
 @dataclass(frozen=True)
 class Target:
     """What to keep: ``kind`` is ``mflops`` or ``params`` (``value`` = share kept, e.g. 0.5 keeps half), or
-    ``channels`` (``value`` = share of channels removed per layer)."""
+    ``channels`` (``value`` = share of channels removed per layer), or ``latency`` (``value`` = share of the source's
+    latency in the chosen runtime, 0 < value <= 1: 1 asks for a model no slower than its source)."""
 
     kind: str
     value: float
 
     def __post_init__(self) -> None:
-        if self.kind not in ("mflops", "params", "channels"):
-            raise ConfigError(f"unknown target {self.kind!r}; valid: mflops, params, channels")
-        if not 0 < self.value < 1:
+        if self.kind not in ("mflops", "params", "channels", "latency"):
+            raise ConfigError(f"unknown target {self.kind!r}; valid: mflops, params, channels, latency")
+        if self.kind == "latency" and not 0 < self.value <= 1:
+            raise ConfigError(f"--target-latency must be > 0 and <= 1 (got {self.value:g}): the share of the source's "
+                              f"latency to keep, e.g. 0.5 for twice as fast")
+        if self.kind != "latency" and not 0 < self.value < 1:
             flag = "--channel-ratio" if self.kind == "channels" else f"--target-{self.kind}"
             raise ConfigError(f"{flag} must be between 0 and 1, exclusive (got {self.value:g}); "
                               f"e.g. 0.5 {'removes' if self.kind == 'channels' else 'keeps'} half")
@@ -61,6 +65,8 @@ class Target:
     def describe(self) -> str:
         if self.kind == "channels":
             return f"remove {self.value:.0%} of the channels"
+        if self.kind == "latency":
+            return f"keep {self.value:.0%} of the latency"
         return f"keep {self.value:.0%} of the {'MFLOPs' if self.kind == 'mflops' else 'parameters'}"
 
 

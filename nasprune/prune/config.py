@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..deploy import LATENCY_RUNTIMES, require_runtime
 from ..errors import ConfigError
 from ..options import flag
 from .channels import IMPORTANCES, Target
@@ -23,7 +24,9 @@ class PruneConfig:
 
     The model comes from a study (``study``, then ``trial``, or the most accurate Pareto trial, or with
     ``pick_mflops`` the most accurate one within that budget) or from a saved model folder (``model``, with
-    ``data``). Exactly one target may be given; by default half of the multiply-adds are kept. With ``blocks``,
+    ``data``). Exactly one target may be given; by default half of the multiply-adds are kept. ``target_latency``
+    keeps a share of the source's latency in ``latency_runtime`` (CPU, ``latency_batch`` images,
+    ``latency_threads`` threads), measured after each pruning step. With ``blocks``,
     redundant residual blocks are removed first, and channels only if a target is given (a share of the
     original model's cost, of which the removed blocks already took their part).
 
@@ -40,10 +43,12 @@ class PruneConfig:
     target_mflops: float | None = None  # share of the multiply-adds to keep
     target_params: float | None = None  # share of the parameters to keep
     channel_ratio: float | None = None  # share of each layer's channels to remove
+    target_latency: float | None = None  # share of the source's latency to keep, in latency_runtime (0 < R <= 1)
     importance: str = "l1"  # a name in IMPORTANCES
     steps: int = 5  # coarse pruning steps (fine increments follow until the target is met)
     global_pruning: bool = False  # rank channels across layers (can empty a layer; per-layer is the default)
-    round_to: int | None = None  # keep channel counts multiples of this; None: 8 on CUDA (tensor cores), else 1
+    round_to: int | None = None  # keep channel counts multiples of this; None: with target_latency the runtime's
+    #                              fast multiple (nasprune.deploy.fast_channels), else 8 on CUDA (tensor cores), else 1
     finetune_epochs: int | None = None  # default: the source trial's epochs
     finetune_lr: float | None = None  # default: the source trial's peak learning rate (its whole recipe)
     sparse_epochs: int = 0  # group-norm sparse training before pruning (torch-pruning's GroupNormPruner)
@@ -69,14 +74,17 @@ class PruneConfig:
     block_max_drop: float = 1.0  # validation accuracy points the block removals may cost, before fine-tuning
     probe_images: int = 256  # validation images of the redundancy probe that picks the blocks
     latency_threads: int = 1  # CPU threads of the latency measurements before and after
+    latency_runtime: str = "torch"  # where the latency target and the slower-than-source check are measured (CPU)
+    latency_batch: int = 1  # images per pass of those measurements
 
     def __post_init__(self) -> None:
         if (self.study is None) == (self.model is None):
             raise ConfigError("say which model to prune: --study NAME (a trial of a study) or --model DIR")
         if self.study is None and (self.trial is not None or self.pick_mflops is not None):
             raise ConfigError("--trial and --pick choose from a study; use them with --study")
-        if sum(v is not None for v in (self.target_mflops, self.target_params, self.channel_ratio)) > 1:
-            raise ConfigError("give one target: --target-mflops, --target-params or --channel-ratio")
+        targets = (self.target_mflops, self.target_params, self.channel_ratio, self.target_latency)
+        if sum(v is not None for v in targets) > 1:
+            raise ConfigError("give one target: --target-mflops, --target-params, --channel-ratio or --target-latency")
         self.target  # noqa: B018 - validates the value
         if self.importance not in IMPORTANCES:
             raise ConfigError(f"unknown --importance {self.importance!r}; valid: {', '.join(IMPORTANCES)}")
@@ -95,6 +103,14 @@ class PruneConfig:
             raise ConfigError(f"--block-max-drop must be >= 0 points (got {self.block_max_drop})")
         if not 1 <= self.latency_threads <= 1024:
             raise ConfigError(f"--latency-threads must be between 1 and 1024 (got {self.latency_threads})")
+        if self.latency_runtime not in LATENCY_RUNTIMES:
+            raise ConfigError(f"unknown --latency-runtime {self.latency_runtime!r}; valid: {', '.join(LATENCY_RUNTIMES)}")
+        if not 1 <= self.latency_batch <= 4096:
+            raise ConfigError(f"--latency-batch must be between 1 and 4096 (got {self.latency_batch})")
+        require_runtime(self.latency_runtime)  # onnxruntime installed where it is asked for
+        if self.target_latency is not None and self.sparse_epochs:
+            raise ConfigError("--sparse-epochs works with --target-mflops, --target-params and --channel-ratio, not "
+                              "with --target-latency (which prunes in several measured steps); leave one out")
         if self.probe_images < 2:
             raise ConfigError(f"--probe-images must be >= 2 (got {self.probe_images})")
         if self.name is not None and not _NAME.match(self.name):
@@ -104,12 +120,15 @@ class PruneConfig:
     @property
     def channel_target(self) -> Target | None:
         """The channel-pruning target; None when only blocks are removed (``blocks`` without a target)."""
-        if self.blocks and all(v is None for v in (self.target_mflops, self.target_params, self.channel_ratio)):
+        if self.blocks and all(v is None for v in (self.target_mflops, self.target_params, self.channel_ratio,
+                                                   self.target_latency)):
             return None
         return self.target
 
     @property
     def target(self) -> Target:
+        if self.target_latency is not None:
+            return Target("latency", self.target_latency)
         if self.target_params is not None:
             return Target("params", self.target_params)
         if self.channel_ratio is not None:

@@ -14,12 +14,12 @@ from torch import nn
 from ..checkpoint import save_model
 from ..data import BatchAugment, DataSplits, Normalizer, train_batches
 from ..data.placement import place_data
-from ..deploy import add_deployed_latency
+from ..deploy import RUNTIME_NAMES, add_deployed_latency, fast_channels, runtime_latency
 from ..diagnostics import probe_batch
 from ..errors import ConfigError, StudyError
 from ..evaluation import measure_model
 from ..events import Epoch, Note, OnEvent, emit
-from ..measure import count_macs, count_params
+from ..measure import Latency, count_macs, count_params
 from ..nn import describe_model, weighted_depth
 from ..nn.graph import channel_counts
 from ..record import Picked, load_picked, record_pruned_model, stamp_of
@@ -28,7 +28,8 @@ from ..train import Runtime, evaluate, resolve_runtime, train
 from .blocks import BlockLog, prune_blocks, removable_blocks
 from .channels import PruneLog, Target, prune_channels, tp
 from .config import PruneConfig, PruneResult
-from .summary import launch_bound_note, write_summary
+from .latency import LatencyLog, prune_to_latency
+from .summary import deployed_check, launch_bound_note, write_summary
 
 __all__ = ["prune"]
 
@@ -112,23 +113,36 @@ def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneCo
 
 
 def _prune(source: Picked, data: DataSplits, config: PruneConfig, target: Target, runtime: Runtime, round_to: int,
-           on_event: OnEvent | None) -> tuple[nn.Module, PruneLog, float]:
+           on_event: OnEvent | None, deployed: tuple[Callable[[nn.Module], Latency], Latency] | None = None
+           ) -> tuple[nn.Module, PruneLog, float, LatencyLog | None]:
     """Prune the source model's channels to ``target``; returns (model, log, validation accuracy before
-    fine-tuning)."""
+    fine-tuning, the latency steps of a latency target). ``deployed``: (the latency measurement in the chosen
+    runtime, the source's latency there), for a latency target."""
     model, shape = source.model, data.input_shape
     restore = (lambda m: m.to(memory_format=runtime.memory_format)) if runtime.channels_last else None
     sparse = config.sparse_epochs > 0
-    model, log = prune_channels(
-        model, shape, target, config.importance, steps=config.steps, global_pruning=config.global_pruning,
-        round_to=round_to, gradients=_gradients(data, runtime, source.spec.train, config.gradient_batches, config.seed),
-        pruner_cls=tp.pruner.GroupNormPruner if sparse else None,
-        pruner_kwargs={"reg": config.sparse_reg} if sparse else None, after_increment=restore,
-        prepare=_sparse(model, data, source.spec.train, config, runtime, on_event) if sparse else None)
+    options = dict(steps=config.steps, global_pruning=config.global_pruning, round_to=round_to,
+                   gradients=_gradients(data, runtime, source.spec.train, config.gradient_batches, config.seed),
+                   pruner_cls=tp.pruner.GroupNormPruner if sparse else None,
+                   pruner_kwargs={"reg": config.sparse_reg} if sparse else None, after_increment=restore)
+    latency_log = None
+    if target.kind == "latency":
+        measure, base = deployed
+        where = RUNTIME_NAMES[config.latency_runtime]
+        say = lambda r: emit(on_event, Note(  # noqa: E731
+            f"  {r['mflops']:.3f} MFLOPs: {r['latency_ms']:.3f} ms in {where}{' (busy)' if r['busy'] else ''} "
+            f"(target {target.value * base.median_ms:.3f} ms)"))
+        model, log, latency_log = prune_to_latency(model, shape, target.value, config.importance, measure, base,
+                                                   on_step=say, **options)
+    else:
+        model, log = prune_channels(model, shape, target, config.importance, **options,
+                                    prepare=_sparse(model, data, source.spec.train, config, runtime, on_event)
+                                    if sparse else None)
     normalize = Normalizer(data, runtime.device, runtime.memory_format, runtime.input_dtype)
     pruned_val = round(evaluate(model, data.val, normalize, runtime, data.streamed)[1], 5)
     emit(on_event, Note(f"  pruned in {len(log.trace)} increments: {count_macs(model, shape) / 1e6:.3f} MFLOPs, "
                         f"{count_params(model):,} params, val {pruned_val:.4f} before fine-tuning"))
-    return model, log, pruned_val
+    return model, log, pruned_val, latency_log
 
 
 def _prune_blocks(source: Picked, data: DataSplits, config: PruneConfig, runtime: Runtime,
@@ -159,8 +173,8 @@ def _channel_target(config: PruneConfig, before: dict[str, Any], model: nn.Modul
     """The channel target after block removal: a share of the original cost, of which the removed blocks took
     their part already; None when nothing is left to do."""
     target = config.channel_target
-    if target is None or not config.blocks or target.kind == "channels":
-        return target
+    if target is None or not config.blocks or target.kind in ("channels", "latency"):
+        return target  # a latency target is measured against the source's latency, taken before the blocks went
     now = count_macs(model, shape) / 1e6 if target.kind == "mflops" else count_params(model)
     share = target.value * before[target.kind] / now
     return Target(target.kind, share) if share < 1 else None
@@ -191,19 +205,25 @@ def _deployed_latency(measured: dict[str, Any], model: nn.Module, shape: tuple[i
 def _summary(source: Picked, config: PruneConfig, **parts: Any) -> dict[str, Any]:
     before, after, log, blocks = parts["before"], parts["after"], parts["log"], parts["blocks"]
     target = config.channel_target
+    latency_target = target is not None and target.kind == "latency"  # reached: as measured after fine-tuning
     if target is None:
         asked = {"kind": "blocks", "value": None, "description": "remove redundant blocks"}
     else:
         first = f" (blocks first, within {config.block_max_drop:g} points)" if blocks else ""
-        asked = {"kind": target.kind, "value": target.value, "description": target.describe() + first}
+        where = f" in {parts['deployed']['where']}" if target.kind == "latency" else ""
+        asked = {"kind": target.kind, "value": target.value, "description": target.describe() + where + first}
     return {
         "source": {"label": source.label, "study": source.study.study_name if source.study else None,
                    "trial": source.trial.number if source.trial else None, "arch": describe(source.spec.arch),
                    "checkpoint": source.trial.user_attrs.get("checkpoint") if source.trial else str(config.model)},
         "arch": parts["arch"],  # the pruned network with its real widths (nasprune.nn.describe_model)
         "data": parts["data"].describe(), "data_note": source.data_note, "device": parts["runtime"].describe(),
-        "target": {**asked, "reached": log.reached, "mflops_kept": round(after["mflops"] / before["mflops"], 4),
-                   "params_kept": round(after["params"] / before["params"], 4)},
+        "target": {**asked, "reached": parts["deployed"]["kept"] <= target.value if latency_target else log.reached, "mflops_kept": round(after["mflops"] / before["mflops"], 4),
+                   "params_kept": round(after["params"] / before["params"], 4),
+                   **({"latency_kept": parts["deployed"]["kept"], "steps": parts["latency_log"].to_dict()}
+                      if parts["latency_log"] else {})},
+        "deployed": parts["deployed"],  # the latency in --latency-runtime before and after, and whether it got slower
+        "error": parts["deployed"]["error"],  # a pruned model slower than its source there (None: not slower)
         "pruned_val_accuracy": parts["pruned_val"],  # right after pruning, before fine-tuning: what the criterion kept
         "importance": config.importance, "steps": config.steps, "global_pruning": config.global_pruning,
         "round_to": parts["round_to"], "sparse_epochs": config.sparse_epochs,
@@ -217,7 +237,8 @@ def _summary(source: Picked, config: PruneConfig, **parts: Any) -> dict[str, Any
     }
 
 
-def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
+def prune(config: PruneConfig, on_event: OnEvent | None = None,
+          latency: Callable[[nn.Module], Latency] | None = None) -> PruneResult:
     """Prune a trained network to a target, fine-tune it, and record before and after.
 
     Loads the model (a study trial or a saved folder: nothing is retrained from scratch), evaluates it,
@@ -225,6 +246,12 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     search's trainer, evaluates again, and saves the pruned model (spec, plain weights, pruning history)
     with ``summary.json`` and ``summary.md``. A study gets a linked trial for the pruned model. ``on_event``
     receives what happens as it happens (nasprune.events: Notes, and an Epoch per sparse or fine-tuning epoch).
+
+    The source and the pruned model are timed where the model will run (``config.latency_runtime``, batch and
+    threads); a pruned model slower there than its source is named in the summary's ``error`` (and
+    ``deployed``), not left to a table row. ``latency``: that measurement, ``model -> Latency`` (default:
+    :func:`nasprune.deploy.runtime_latency` with the config's runtime, batch and threads); a latency target
+    calls it after every pruning step.
 
     Raises:
         NaspruneError: bad input (target, trial, study, model folder); nothing is written in that case.
@@ -238,13 +265,18 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     out = _out_dir(config, source)
     data = place_data(source.data, runtime.device, config.placement)
     source.model.to(runtime.device, memory_format=runtime.memory_format)
-    round_to = config.round_to or (8 if runtime.device.type == "cuda" else 1)
+    target_kind = config.channel_target.kind if config.channel_target else None
+    round_to = config.round_to or (fast_channels(config.latency_runtime) if target_kind == "latency"
+                                   else 8 if runtime.device.type == "cuda" else 1)
+    measure = latency or (lambda m: runtime_latency(m, data.input_shape, config.latency_runtime,  # noqa: E731
+                                                    config.latency_batch, config.latency_threads))
     emit(on_event, Note(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}"))
     if source.data_note:
         emit(on_event, Note(f"  data: {source.data_note}"))
     before = measure_model(source.model, data, runtime, config.latency_threads)
     _deployed_latency(before, source.model, data.input_shape, config.latency_threads, on_event)
     channels_before = channel_counts(source.model)
+    deployed_before = measure(source.model)  # before blocks and channels go (pruning works in place)
     what = f"{config.channel_target.describe()} by {config.importance} importance" if config.channel_target else ""
     emit(on_event, Note(f"  before: val {before['val_accuracy']:.4f}, {before['mflops']:.3f} MFLOPs, "
                         f"{before['params']:,} params; pruning "
@@ -252,8 +284,10 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     t0 = time.perf_counter()
     blocks = _prune_blocks(source, data, config, runtime, on_event) if config.blocks else None
     target = _channel_target(config, before, source.model, data.input_shape)
+    latency_log = None
     if target is not None:
-        model, log, pruned_val = _prune(source, data, config, target, runtime, round_to, on_event)
+        model, log, pruned_val, latency_log = _prune(source, data, config, target, runtime, round_to, on_event,
+                                                     (measure, deployed_before))
     else:  # blocks only, or the blocks met the target already
         model, log = source.model, PruneLog(reached=True)
         pruned_val = blocks.removed[-1]["val"] if blocks and blocks.removed else before["val_accuracy"]
@@ -264,9 +298,11 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None) -> PruneResult:
     seconds = {"prune": round(t1 - t0, 2), "finetune": round(time.perf_counter() - t1, 2)}
     after = measure_model(model.eval(), data, runtime, config.latency_threads)
     _deployed_latency(after, model, data.input_shape, config.latency_threads, None, before)
+    deployed = deployed_check(deployed_before, measure(model), config.latency_runtime)
     seconds["total"] = round(time.perf_counter() - started, 2)
     summary = _summary(source, config, before=before, after=after, log=log, data=data, runtime=runtime,
                        pruned_val=pruned_val, round_to=round_to, ft_spec=ft_spec, history=history, seconds=seconds,
+                       deployed=deployed, latency_log=latency_log,
                        channels_before=channels_before, blocks=blocks, arch=describe_model(model),
                        channels_after=blocks.original_names(channel_counts(model)) if blocks else channel_counts(model))
     save_model(out, TrialSpec(arch, ft_spec), model, source.history + log.history, data.input_shape, data.record())

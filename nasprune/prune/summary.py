@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import atomic_write, write_json
+from ..deploy import RUNTIME_NAMES
+from ..measure import Latency
 from ..text import comparison_rows
 
-__all__ = ["write_summary", "launch_bound_note"]
+__all__ = ["write_summary", "launch_bound_note", "deployed_check"]
 
 
 def _ratio(before: float | None, after: float | None) -> float | None:
@@ -23,6 +25,34 @@ def launch_bound_note(before: dict[str, Any], after: dict[str, Any]) -> str | No
         return (f"on the GPU at batch 1 this network is launch-bound: {macs:.2f}x fewer MACs gave only {gpu:.2f}x "
                 f"lower latency (each layer still costs a kernel launch); see the batch-256 and CPU rows")
     return None
+
+
+def deployed_check(before: Latency, after: Latency, runtime: str) -> dict[str, Any]:
+    """The source's and the pruned model's latency in ``runtime`` and whether pruning made it slower there.
+
+    Slower means the pruned model's median is above the source's p90: slower than nine in ten of the source's
+    passes, so a difference within the spread of one measurement (a few percent on an idle machine) is not called
+    slower, and a real slowdown (1.41x on the 8x8 digits winner halved in MACs, README) is.
+    """
+    where = (f"{RUNTIME_NAMES[runtime]} CPU batch {before.batch_size}, {before.threads} "
+             f"thread{'s' * (before.threads != 1)}")
+    slower = after.median_ms > before.p90_ms
+    error = (f"the pruned model is {after.median_ms / before.median_ms:.2f}x slower than its source in {where} "
+             f"({after.median_ms:.3f} ms against {before.median_ms:.3f} ms, p10-p90 {before.p10_ms:.3f}-"
+             f"{before.p90_ms:.3f})" if slower else None)
+    return {"runtime": runtime, "where": where, "batch": before.batch_size, "threads": before.threads,
+            "before_ms": before.median_ms, "after_ms": after.median_ms,
+            "kept": round(after.median_ms / before.median_ms, 4), "slower": slower, "error": error,
+            "latency": {"before": before.to_dict(), "after": after.to_dict()}}
+
+
+def _deployed_lines(summary: dict[str, Any]) -> list[str]:
+    deployed = summary.get("deployed")
+    if not deployed:
+        return []
+    line = (f"- latency in {deployed['where']}: {deployed['before_ms']:.3f} ms -> {deployed['after_ms']:.3f} ms "
+            f"({deployed['kept']:.1%} of the source's)")
+    return [line] + ([f"- **ERROR**: {deployed['error']}"] if deployed["error"] else [])
 
 
 def _blocks_lines(blocks: dict[str, Any] | None) -> list[str]:
@@ -44,6 +74,7 @@ def _markdown(summary: dict[str, Any]) -> str:
              f"{summary['target']['mflops_kept']:.1%} of the MFLOPs and {summary['target']['params_kept']:.1%} of the "
              f"parameters kept)",
              *_blocks_lines(summary.get("blocks")),
+             *_deployed_lines(summary),
              f"- validation accuracy right after pruning, before fine-tuning: {summary['pruned_val_accuracy']:.4f}",
              f"- importance: {summary['importance']}, {summary['steps']} coarse steps, "
              f"{'global' if summary['global_pruning'] else 'per-layer'} ranking, channels rounded to {summary['round_to']}",
