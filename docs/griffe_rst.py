@@ -3,12 +3,16 @@ written: reST-flavoured prose in Google style. It changes the text mkdocstrings 
 
 - a ``:class:`~a.b.C``` (``:func:``, ``:mod:``, ``:meth:``, ``:attr:``) role becomes the code ``C`` (or ``a.b.C``);
 - a literal block announced by ``::`` and a run of doctest lines (``>>>`` and their output) become fenced code,
-  so Markdown does not read ``x["a"]["b"]`` as a link or ``*`` as emphasis.
+  so Markdown does not read ``x["a"]["b"]`` as a link or ``*`` as emphasis;
+- an attribute without a docstring takes the comment at the end of its line (``epochs: int = 10  # full passes``):
+  the code comments every field of its dataclasses that way.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from typing import Any
 
 import griffe
@@ -67,9 +71,24 @@ def convert(text: str) -> str:
     return "\n".join(out)
 
 
+def trailing_comment(line: str) -> str | None:
+    """The comment that ends the line of code ``line``, if any (a ``#`` inside a string is not one)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    comments = [tok.string for tok in tokens if tok.type == tokenize.COMMENT]
+    text = comments[-1].lstrip("#").strip() if comments else ""
+    return text if text and not text.startswith(("noqa", "type:", "pragma")) else None
+
+
 class RstLiterals(griffe.Extension):
-    """Apply :func:`convert` to every docstring griffe loads."""
+    """Apply :func:`convert` to every docstring griffe loads; give fields their line's comment as docstring."""
 
     def on_instance(self, *, obj: Any, **kwargs: Any) -> None:
+        if obj.docstring is None and obj.is_attribute and obj.lineno is not None and obj.lineno == obj.endlineno:
+            comment = trailing_comment(obj.lines[0]) if obj.lines else None
+            if comment:
+                obj.docstring = griffe.Docstring(comment, lineno=obj.lineno, endlineno=obj.lineno, parent=obj)
         if obj.docstring is not None:
             obj.docstring.value = convert(obj.docstring.value)
