@@ -64,7 +64,7 @@ def convert(text: str) -> str:
             while i < len(lines) and lines[i].strip():
                 block.append(lines[i][len(pad):] if lines[i].startswith(pad) else lines[i].strip())
                 i += 1
-            out += ["", f"{pad}```pycon", *(pad + b for b in block), f"{pad}```", ""]
+            out += ["", f"{pad}```pycon", *(pad + b for b in block), f"{pad}```"]  # a blank line or the end follows
             continue
         out.append(line)
         i += 1

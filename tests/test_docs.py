@@ -141,3 +141,26 @@ def test_the_benchmark_page_is_results_md(gen):
 def test_the_generated_pages_are_in_the_navigation(gen):
     nav = (ROOT / "mkdocs.yml").read_text()
     assert all(f": {page}\n" in nav for page in gen.PAGES)
+
+
+@pytest.fixture(scope="module")
+def griffe_rst():
+    """docs/griffe_rst.py (it needs griffe, from the docs extra)."""
+    pytest.importorskip("griffe")
+    spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "docs" / "griffe_rst.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docstrings_render_as_written(griffe_rst):
+    text = ('Load a :class:`~nasprune.spec.ArchSpec`.\n\nExample::\n\n    spec = f()\n    x = 1\n\n'
+            'More.\n>>> r["a"]["b"]\n1\n\nEnd.')
+    assert griffe_rst.convert(text) == ('Load a ``ArchSpec``.\n\nExample:\n\n```python\nspec = f()\nx = 1\n```\n\n'
+                                        'More.\n\n```pycon\n>>> r["a"]["b"]\n1\n```\n\nEnd.')
+
+
+def test_a_field_takes_the_comment_on_its_line(griffe_rst):
+    assert griffe_rst.trailing_comment("    epochs: int = 10  # full passes over the data") == "full passes over the data"
+    assert griffe_rst.trailing_comment('    sep: str = "#"') is None
+    assert griffe_rst.trailing_comment("    x: int = 0  # noqa: E501") is None
