@@ -15,7 +15,10 @@ import re
 import tokenize
 from typing import Any
 
-import griffe
+try:
+    import griffe
+except ImportError:  # without the docs extra: convert() and trailing_comment() still work (tests/test_docs.py)
+    griffe = None
 
 _ROLE = re.compile(r":(?:class|func|mod|meth|attr|data|exc|obj):`(~?)([^`]+)`")
 
@@ -82,7 +85,7 @@ def trailing_comment(line: str) -> str | None:
     return text if text and not text.startswith(("noqa", "type:", "pragma")) else None
 
 
-class RstLiterals(griffe.Extension):
+class RstLiterals(griffe.Extension if griffe else object):
     """Apply :func:`convert` to every docstring griffe loads; give fields their line's comment as docstring."""
 
     def on_instance(self, *, obj: Any, **kwargs: Any) -> None:

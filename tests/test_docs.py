@@ -145,8 +145,7 @@ def test_the_generated_pages_are_in_the_navigation(gen):
 
 @pytest.fixture(scope="module")
 def griffe_rst():
-    """docs/griffe_rst.py (it needs griffe, from the docs extra)."""
-    pytest.importorskip("griffe")
+    """docs/griffe_rst.py (its functions need no griffe; its extension class does)."""
     spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "docs" / "griffe_rst.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
