@@ -5,13 +5,16 @@ MACs are not latency: on an 8x8 digits network halving the MACs made ONNX Runtim
 README), and ONNX Runtime on an AVX-512 CPU runs a width that is not a multiple of 16 up to 2x slower than the next
 multiple (``benchmarks/deployed_widths.py``, ``benchmarks/RESULTS.md``, issue 30). So the latency is measured, not
 inferred: each step keeps STEP of the MACs left (by :func:`~nasprune.prune.channels.prune_channels`, channel counts
-rounded to the runtime's fast multiple), then the runtime times the network. Pruning stops when the latency is at or
-below the target, when PATIENCE steps in a row did not make it faster (it no longer falls with MACs: the network is
-bound by per-layer overhead), or when less than FLOOR of the MACs is left.
+rounded to the runtime's fast multiple, halved to MIN_ROUND where nothing more can go at it), then the runtime times
+the network. Pruning stops when the latency is at or below the target, when PATIENCE steps in a row did not make it
+faster (it no longer falls with MACs: the network is bound by per-layer overhead), when no channel can go, or when
+less than FLOOR of the MACs is left. Short of the target, the fastest network measured is kept: the steps after it
+cost channels and bought no speed.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,7 +23,7 @@ from torch import nn
 from ..measure import Latency, count_macs, count_params
 from .channels import PruneLog, Target, prune_channels
 
-__all__ = ["prune_to_latency", "LatencyLog", "STEP", "FLOOR", "PATIENCE"]
+__all__ = ["prune_to_latency", "LatencyLog", "STEP", "FLOOR", "PATIENCE", "MIN_ROUND"]
 
 #: each step keeps this share of the MACs left (15% fewer): fine enough to stop near the target, coarse enough that
 #: a step's latency differs from the last one's by more than a median's noise on an idle machine (~5%)
@@ -29,6 +32,9 @@ STEP = 0.85
 FLOOR = 0.05
 #: steps in a row without a new fastest latency (by 2%) after which pruning stops: the latency no longer follows MACs
 PATIENCE = 3
+#: where nothing more can go at the runtime's fast multiple (every layer at one multiple already), the multiple is
+#: halved down to this: below 16 channels ONNX Runtime's time follows the MACs (8 ran faster than 16; RESULTS.md)
+MIN_ROUND = 8
 
 
 @dataclass
@@ -38,11 +44,12 @@ class LatencyLog:
     base: Latency  # the source's latency (before any pruning) in the runtime
     goal_ms: float  # the target: share x the source's median
     steps: list[dict] = field(default_factory=list)  # {mflops, params, latency_ms, busy}
-    stopped: str = ""  # why it stopped: reached, no faster, floor
+    stopped: str = ""  # why it stopped: reached, no faster, no channel left to prune, floor
+    kept_step: int | None = None  # short of the target: the steps kept (the fastest network; later ones are undone)
 
     def to_dict(self) -> dict:
         return {"base_ms": self.base.median_ms, "goal_ms": round(self.goal_ms, 4), "steps": self.steps,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "kept_steps": self.kept_step}
 
 
 def prune_to_latency(model: nn.Module, input_shape: tuple[int, int, int], share: float, importance: str,
@@ -67,26 +74,36 @@ def prune_to_latency(model: nn.Module, input_shape: tuple[int, int, int], share:
     latency = measure(model)  # where the model is now (blocks may have gone already)
     base = base or latency
     log = LatencyLog(base, share * base.median_ms)
+    round_to = channel_options.pop("round_to", None) or 1
     macs0, history = count_macs(model, input_shape), []
     keep, best, since_best = 1.0, latency.median_ms, 0
+    fastest = (copy.deepcopy(model), 0, 0)  # the fastest network yet, its history length and steps
     while latency.median_ms > log.goal_ms:
         keep *= STEP
+        now = count_macs(model, input_shape) / macs0
         if keep < FLOOR:
             log.stopped = "floor"
             break
-        now = count_macs(model, input_shape) / macs0
-        if now > keep:
-            model, step = prune_channels(model, input_shape, Target("mflops", keep / now), importance,
-                                         **channel_options)
-            history += step.history
+        if now <= keep:  # an earlier step went past this one's share already (and was measured)
+            continue
+        model, step = prune_channels(model, input_shape, Target("mflops", keep / now), importance, round_to=round_to,
+                                     **channel_options)
+        history += step.history
+        if count_macs(model, input_shape) / macs0 >= now:  # nothing could go while widths stay multiples of round_to
+            if round_to <= MIN_ROUND:
+                log.stopped = "no channel left to prune"
+                break
+            round_to, keep = max(MIN_ROUND, round_to // 2), now
+            continue
         latency = measure(model)
         record = {"mflops": round(count_macs(model, input_shape) / 1e6, 4), "params": count_params(model),
-                  "latency_ms": latency.median_ms, "busy": latency.busy}
+                  "latency_ms": latency.median_ms, "busy": latency.busy, "round_to": round_to}
         log.steps.append(record)
         if on_step:
             on_step(record)
         if latency.median_ms < 0.98 * best:
             best, since_best = latency.median_ms, 0
+            fastest = (copy.deepcopy(model), len(history), len(log.steps))
         else:
             since_best += 1
             if since_best >= PATIENCE and latency.median_ms > log.goal_ms:
@@ -94,5 +111,7 @@ def prune_to_latency(model: nn.Module, input_shape: tuple[int, int, int], share:
                 break
     reached = latency.median_ms <= log.goal_ms
     log.stopped = "reached" if reached else log.stopped
+    if not reached and fastest[2] < len(log.steps):  # later steps cost channels and gained no speed: undo them
+        model, history, log.kept_step = fastest[0], history[:fastest[1]], fastest[2]
     trace = [(s["mflops"], s["params"]) for s in log.steps]
     return model, PruneLog(history=history, trace=trace, reached=reached), log
