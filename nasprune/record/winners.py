@@ -16,7 +16,7 @@ from ..errors import CheckpointError
 from ..train import Runtime, evaluate
 from .outcomes import BASELINE_ATTR, RETRAIN_OF, START_ATTR, is_search_trial
 
-__all__ = ["pareto_front", "pareto_winners", "reference_trials", "winner_row", "evaluate_on_test"]
+__all__ = ["pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test"]
 
 T = TypeVar("T")
 
@@ -49,14 +49,14 @@ def pareto_winners(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return front if len(signs) > 1 else front[:1]
 
 
-def reference_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The trials of the networks the search was told to try: the space's start candidates and the ``--baseline``
-    presets, whether or not they are on the front (what a user compares the winners with), complete or stopped
-    after at least one epoch, within every budget. A stopped one counts: a time budget retrains them all, and
-    its first run only times it (measured: the wide start candidate, 3.8 s an epoch on one core at 32x32, was
-    stopped as too slow for a 180-s sampling phase and then never trained)."""
+def retrain_candidates(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials a time budget may train again (nasprune.search.budget.finalists): the search's complete trials
+    within every budget, and the space's start candidates and the ``--baseline`` presets stopped after at least one
+    epoch. A stopped reference counts: its run may have been cut short by the budget before it was measured
+    (measured: the wide start candidate, 3.8 s an epoch on one core at 32x32, was stopped as too slow for a 180-s
+    sampling phase; retrained, it topped the front)."""
     return [t for t in _feasible(study, (TrialState.COMPLETE, TrialState.PRUNED)) if t.user_attrs.get("history")
-            and (START_ATTR in t.user_attrs or BASELINE_ATTR in t.user_attrs)]
+            and (t.state == TrialState.COMPLETE or START_ATTR in t.user_attrs or BASELINE_ATTR in t.user_attrs)]
 
 
 def winner_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:

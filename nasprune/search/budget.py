@@ -1,50 +1,29 @@
 """A search inside a wall-clock budget (``--time-budget``): how long each trial trains, when sampling stops,
-and which winners then train again for longer.
-
-How a budget is split between trials and epochs decides what a search finds. Short trials let the sampler
-see many candidates; on data that is slow to learn they rank networks by how fast they start, and the best of
-them ends far below what the same network reaches with a longer schedule (measured on a held-out colour set:
-one batch-norm CNN reached 0.42-0.47 test accuracy in 8 epochs and 0.93 in 12). So a budgeted search runs in
-two phases:
+and which networks then train again for longer.
 
 1. **Exploration** (the first ``EXPLORE_SHARE`` of the budget): candidates sampled as usual, each trained for
    the study's epochs. A new study plans those epochs from the budget: it times a few training steps of its
    first candidate and gives each trial the epochs that let about ``TRIALS_PER_BUDGET`` trials of that size
-   fit in the exploration phase (between ``MIN_EPOCHS`` and ``MAX_EPOCH_FACTOR`` times the space's epochs;
-   early stopping and cheaper candidates make room for more).
-2. **Retraining**: the finalists are trained again from scratch for longer. They are the ``FINALISTS`` most
-   accurate winners so far and the space's start candidates (and ``--baseline`` presets) that ran an epoch: the
-   networks a user would otherwise compare the winners with, so that the front always holds them trained as
-   long as the winners. A winner joins the reference networks' round only if its validation accuracy leads
-   theirs by more than the split's noise can explain (two standard errors of the difference:
-   ``clearly_ahead``); otherwise it waits for the next round. Each finalist gets an equal share of the time
-   left (a comparison at equal compute: a cheaper network trains more epochs, at most ``RETRAIN_FACTOR``
-   times the epochs the space, or ``--epochs``, asks of a trial), planned cheapest first, and a share a
-   finalist cannot use passes to the next. When they are done and time is left, the next winners are planned
-   the same way. A retrained network is a trial of its own (``retrain_of``: its source), so it joins the
-   Pareto front beside the others.
+   fit in the exploration phase (between ``MIN_EPOCHS`` and ``MAX_EPOCH_FACTOR`` times the space's epochs).
+2. **Retraining, finalists on merit** (:func:`finalists`): the leader is the most accurate network of the
+   exploration, or a start candidate it does not lead by more than the validation split's noise (two standard
+   errors of the difference, :func:`clearly_ahead`: short runs ranked sampled networks above start candidates that
+   then ended ahead of them); ``--baseline`` presets, and start candidates whose run the budget cut short before it
+   was measured, lead beside it. Up to ``FINALISTS - 1`` cheaper networks join them: those of the merit front
+   (cheapest first, each clearly more accurate than every cheaper one on it) that alone cover the most of its
+   accuracy-vs-MFLOPs area. Each of those gets ``OTHER_SHARE`` of the time left; the leaders get the rest, so the
+   answer trains about as long as it would alone (measured: the wide start candidate topped the front at 32x32
+   with 33-45 epochs, and fell below a 3-MFLOPs network with 20-26). Epochs are capped at ``RETRAIN_FACTOR``
+   times the space's. When a round is done and time is left, the next is planned the same way. A retrained
+   network is a trial of its own (``retrain_of``: its source), so it joins the Pareto front beside the others.
 
-   Why not the most accurate first, with the largest share: the exploration's short runs rank networks by how
-   fast they start, which favours the bigger ones, and the ranking is within the noise of a small validation
-   split (1,000 images: about 1.5 points). Measured on held-out colour 32x32 data, the network best after 70
-   epochs was nearly always a start candidate that a sampled network led after 7 epochs, and time given by
-   that ranking went to networks that did not keep their lead. One winner, not two or three: with three and two
-   start candidates, the 3-MFLOPs start candidate got 47 of the 60 epochs it could use, and missed 1-2 points;
-   with two, the 12.7-MFLOPs start candidate at 32x32 (a cifar stem) got 13-19 epochs, and a ResNet-20 trained
-   for the whole budget was 1.7-2.5 points more accurate than the search's best on two of three held-out sets.
-   With one it got 33-45 epochs where the most accurate winner was a start candidate (and then topped the
-   front), still 20-26 where a sampled winner was a third finalist (benchmarks/RESULTS.md, round 3). Those
-   winners led the start candidates by 0.9, 2.9 and 5.3 points of validation accuracy after 6-7 epochs, and
-   every one ended below them when retrained; so did one that led by 2.2 under a margin of one standard
-   error, tried first (1.6 points: it still took a third of the time). With two standard errors of the
-   difference a sampled winner joined them in 1 of 12 runs at 32x32 (a lead of 5.3 points), and the start
-   candidate got 32-46 epochs in the other 11 (round 4).
+Why the budget is split this way, and what each constant bought, is measured in benchmarks/RESULTS.md (rounds
+3-5 and issue 29's section) and told in the docs' time-budget page.
 
 A sampled trial too slow to finish soon after the sampling phase ends is stopped (nasprune.search.stopping.
-Deadline), so one expensive candidate cannot eat the time the winners' retraining needs.
-
-Every sampled trial also stops before an epoch that would end past the budget; a retrained winner ends with
-the epochs that fit instead, its schedule shortened to end there (a run stopped short would be lost whole).
+Deadline), so one expensive candidate cannot eat the time the retraining needs. Every sampled trial also stops
+before an epoch that would end past the budget; a retrained one ends with the epochs that fit instead, its
+schedule shortened to end there (a run stopped short would be lost whole).
 """
 
 from __future__ import annotations
@@ -58,19 +37,20 @@ import torch
 
 from ..data import DataSplits, Split
 from ..nn import build_model
-from ..record import RETRAIN_OF
+from ..record import BASELINE_ATTR, RETRAIN_OF, START_ATTR
 from ..spec import TrialSpec
 from ..train import Runtime, train
 
-__all__ = ["Clock", "plan_epochs", "retrain_specs", "clearly_ahead", "EXPLORE_SHARE", "TRIALS_PER_BUDGET",
-           "RETRAIN_FACTOR", "FINALISTS", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
+__all__ = ["Clock", "plan_epochs", "retrain_specs", "finalists", "clearly_ahead", "EXPLORE_SHARE",
+           "TRIALS_PER_BUDGET", "RETRAIN_FACTOR", "FINALISTS", "OTHER_SHARE", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
 
 EXPLORE_SHARE = 0.3  # of the budget spent sampling candidates; the rest retrains the winners for longer
 TRIALS_PER_BUDGET = 10  # the planned epochs let about this many trials of the first candidate's size explore
 MIN_EPOCHS = 2
 MAX_EPOCH_FACTOR = 3  # planned epochs are at most this many times the space's (small data, long budget)
 RETRAIN_FACTOR = 10  # a retrained winner trains up to this many times the space's epochs (not the planned ones)
-FINALISTS = 1  # winners retrained per round, most accurate first (the reference networks join them)
+FINALISTS = 3  # networks retrained per round: the leader and up to two cheaper ones of the merit front
+OTHER_SHARE = 0.15  # of the time left, given to each finalist but the leader
 RESERVE_SHARE = 0.03  # of the budget kept for the winners' test evaluation and the summary
 _PROBE_BATCHES = 6
 
@@ -130,6 +110,15 @@ def _accuracy(t: optuna.trial.FrozenTrial) -> float:
     return t.values[0] if t.values else t.user_attrs["history"][-1]["val_acc"]
 
 
+#: how the reason of a trial stopped by the time budget begins (nasprune.search.stopping.Deadline)
+TIME_BUDGET = "time budget"
+
+
+def _cut_short(t: optuna.trial.FrozenTrial) -> bool:
+    """Whether a stopped trial was stopped by the time budget (too slow for the sampling phase), not judged."""
+    return str(t.user_attrs.get("reason", "")).startswith(TIME_BUDGET)
+
+
 def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
     """Whether ``accuracy`` leads ``other``, both measured on the same ``images`` validation images, by more
     than two standard errors of the difference (binomial): a lead the split's noise alone gives about 1 time in
@@ -138,38 +127,79 @@ def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
     return accuracy - other > 2 * se
 
 
-def retrain_specs(winners: list[optuna.trial.FrozenTrial], references: list[optuna.trial.FrozenTrial],
-                  study: optuna.Study, epochs: int, clock: Clock, val_images: int,
-                  space_epochs: int) -> list[tuple[int, TrialSpec]]:
-    """(source trial, spec with more epochs) for the finalists: the ``FINALISTS`` most accurate ``winners`` and the
-    ``references`` (start candidates, baselines; complete or stopped), cheapest first, each with the epochs an equal
-    share of the time left buys, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not
-    the study's ``epochs``, planned from the exploration's share, which would tie the cap to how short the
-    exploration was). While a reference is still to be retrained, a winner joins it only if its validation accuracy
-    is ``clearly_ahead`` of the best reference's on ``val_images``: a lead the split's noise explains would take
-    time from the network the user's comparison needs. A finalist that would gain no epoch over its first run
-    (``epochs``), or that was retrained already, is left out and passes its share on; a winner that could not gain
-    an epoch even from all the time left is passed over for the next most accurate one (at the end of a budget, a
-    cheaper one may)."""
-    done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
+def _merit_front(trials: list[optuna.trial.FrozenTrial], val_images: int,
+                 chance: float) -> list[optuna.trial.FrozenTrial]:
+    """The exploration's front as far as its validation split can tell: cheapest first, each trial clearly more
+    accurate (:func:`clearly_ahead`) than every cheaper one on it, and clearly above ``chance``. A network that leads
+    a cheaper one by less than the split's noise is not on it: that lead may be noise, and its cost is not."""
+    front: list[optuna.trial.FrozenTrial] = []
+    for t in sorted(trials, key=lambda t: (t.user_attrs["mflops"], -_accuracy(t))):
+        if clearly_ahead(_accuracy(t), _accuracy(front[-1]) if front else chance, val_images):
+            front.append(t)
+    return front
 
-    def fresh(t: optuna.trial.FrozenTrial) -> bool:
-        return (t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
-                and bool(_seconds_per_epoch(t)))  # a run with no timed epoch cannot be planned
+
+def _area(front: list[optuna.trial.FrozenTrial], k: int, right: float, chance: float) -> float:
+    """The share of the accuracy-vs-MFLOPs area under ``front`` (cheapest first) that only its ``k``-th trial
+    covers, up to ``right`` MFLOPs: its lead over the next cheaper one times the MFLOPs until the next dearer one."""
+    lower = _accuracy(front[k - 1]) if k else chance
+    upper = front[k + 1].user_attrs["mflops"] if k + 1 < len(front) else right
+    return (_accuracy(front[k]) - lower) * (upper - front[k].user_attrs["mflops"])
+
+
+def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: float,
+              ) -> tuple[list[optuna.trial.FrozenTrial], list[optuna.trial.FrozenTrial]]:
+    """(leaders, others): the exploration trials that train again, chosen on merit (see the module docstring).
+
+    ``trials``: the candidates not retrained yet (complete exploration trials, and start candidates and baselines
+    that ran an epoch). The leader is the most accurate complete trial, or a start candidate it does not lead by more
+    than the split's noise (the most accurate such one: a sound hand-picked network wins a tie). Baselines, and start
+    candidates whose run the budget cut short (never measured to the end), lead beside it. The others are up to
+    ``FINALISTS - 1`` networks of the merit front cheaper than the leader, those that add the most to its area."""
+    measured = [t for t in trials if t.values]
+    leaders = [t for t in trials if BASELINE_ATTR in t.user_attrs or (START_ATTR in t.user_attrs and not t.values
+                                                                     and _cut_short(t))]
+    if measured:
+        best = max(measured, key=_accuracy)
+        tied = [t for t in measured if START_ATTR in t.user_attrs
+                and not clearly_ahead(_accuracy(best), _accuracy(t), val_images)]
+        leaders.insert(0, max(tied, key=_accuracy) if tied else best)
+    leaders = list({t.number: t for t in leaders}.values())  # the most accurate may be a start candidate too
+    if not leaders:
+        return [], []
+    right, lead = leaders[0].user_attrs["mflops"], {t.number for t in leaders}
+    front = [t for t in _merit_front(measured, val_images, chance)
+             if t.user_attrs["mflops"] < right and t.number not in lead]
+    others = sorted(range(len(front)), key=lambda k: -_area(front, k, right, chance))[:FINALISTS - 1]
+    return leaders, [front[k] for k in sorted(others)]
+
+
+def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Study, epochs: int, clock: Clock,
+                  val_images: int, chance: float, space_epochs: int) -> list[tuple[int, TrialSpec]]:
+    """(source trial, spec with more epochs) for this round's :func:`finalists` among ``candidates``. Each of the
+    others gets ``OTHER_SHARE`` of the time left, the leaders share the rest equally; a share buys the epochs that fit,
+    at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the study's ``epochs``,
+    planned from the exploration's share, which would tie the cap to how short the exploration was). The others
+    are planned first, cheapest first, and what a share cannot use passes on, so the leaders get it. A finalist
+    that would gain no epoch over its first run (``epochs``), or that was retrained already, is left out and passes
+    its share on; where no leader could gain an epoch from all the time left, the next most accurate candidate
+    that can is tried (at the end of a budget, a cheaper one may)."""
+    done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped
         return min(RETRAIN_FACTOR * space_epochs, math.floor(seconds / _seconds_per_epoch(t)))
 
     left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
-    refs = {t.number: t for t in references if fresh(t)}
-    top = max((_accuracy(t) for t in refs.values()), default=None)
-    best = [t for t in sorted(winners, key=lambda t: -t.values[0])
-            if fresh(t) and fits(t, left) > epochs  # all the time left would buy it more epochs
-            and (top is None or t.number in refs or clearly_ahead(t.values[0], top, val_images))][:FINALISTS]
-    finalists = {t.number: t for t in [*best, *refs.values()]}  # a start candidate may be a winner too
+    fresh = [t for t in candidates if t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
+             and bool(_seconds_per_epoch(t))  # a run with no timed epoch cannot be planned
+             and fits(t, left) > epochs]  # all the time left would buy it more epochs
+    leaders, others = finalists(fresh, val_images, chance)
     plans, carried = [], 0.0
-    for t in sorted(finalists.values(), key=_seconds_per_epoch):
-        seconds = left / len(finalists) + carried
+    shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=_seconds_per_epoch)]
+    rest = left - sum(s for _, s in shares)
+    shares += [(t, rest / len(leaders)) for t in sorted(leaders, key=_seconds_per_epoch)]
+    for t, share in shares:
+        seconds = share + carried
         n = fits(t, seconds)
         if n <= epochs:
             carried = seconds

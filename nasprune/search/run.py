@@ -14,7 +14,7 @@ from ..events import Note, OnEvent, emit
 from ..measure import measure_latency
 from ..record import counts_by_outcome, evaluate_on_test, finished_count, pareto_winners, winner_row
 from ..space import space_hash
-from .budget import FINALISTS, Clock
+from .budget import FINALISTS, OTHER_SHARE, Clock
 from .config import SearchConfig, SearchResult
 from .session import Session, optimize, setup
 from .workers import plan_devices, run_workers
@@ -93,23 +93,17 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
 
 
 def finalists_text(start_candidates: int, baselines: Sequence[str]) -> str:
-    """What a budgeted search retrains after sampling, in words (the header's "then ..."): the winners, and the
-    networks it was told to try where the space or the command names any, which go first unless a winner leads
-    them by more than the validation noise (see :func:`nasprune.search.budget.retrain_specs`)."""
-    winners = "the most accurate winner" if FINALISTS == 1 else f"the {FINALISTS} most accurate winners"
-    refs = []
+    """What a budgeted search retrains after sampling, in words (the header's "then ..."); see
+    :func:`nasprune.search.budget.finalists`."""
+    leader = "the most accurate network"
     if start_candidates:
-        refs.append(f"the start candidate{'s' if start_candidates > 1 else ''}")
+        leader += " (or a start candidate it does not lead by more than the validation noise)"
     if baselines:
-        refs.append(f"the baseline{'s' if len(baselines) > 1 else ''} {', '.join(baselines)}")
-    one = FINALISTS == 1
-    if not refs:
-        share = "with" if one else "each for an equal share of"
-        return f"{winners} train{'s' if one else ''} again from scratch, {share} the rest"
-    them = "it" if start_candidates + len(baselines) == 1 else "them"
-    return (f"{' and '.join(refs)} and {winners} train again from scratch, each for an equal share of the rest "
-            f"({'the winner' if one else f'the {FINALISTS} winners'} beside {them} only if {'its' if one else 'their'} "
-            f"validation accuracy leads by more than the split's noise, else after {them})")
+        leader += f" and the baseline{'s' if len(baselines) > 1 else ''} {', '.join(baselines)}"
+    cheaper = FINALISTS - 1
+    beside = (f", beside {'the' if cheaper == 1 else f'up to {cheaper}'} cheaper network{'s' if cheaper > 1 else ''} "
+              f"of the front that add{'s' if cheaper == 1 else ''} most to it ({OTHER_SHARE:.0%} each)" if cheaper else "")
+    return f"{leader} train{'s' if not baselines else ''} again from scratch with the rest{beside}"
 
 
 def _minutes(seconds: float) -> str:

@@ -36,12 +36,11 @@ from ..record import (
     open_study,
     others_running,
     outcome_of,
-    pareto_winners,
     record_finished,
     recover_dead_trials,
-    reference_trials,
     remove_unfinished_folders,
     requeue_interrupted,
+    retrain_candidates,
 )
 from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
 from ..space.cover import coverage
@@ -324,8 +323,8 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
                 return
             time.sleep(WAIT_SECONDS)  # another worker's retraining (or the first worker's planning) is under way
             continue
-        plans = retrain_specs(pareto_winners(study), reference_trials(study), study, s.epochs, clock,
-                              len(s.data.val), space_epochs=_epochs(s.config, s.space))
+        plans = retrain_specs(retrain_candidates(study), study, s.epochs, clock, len(s.data.val),
+                              chance_level(s.data.val.y), space_epochs=_epochs(s.config, s.space))
         if not plans:
             break
         for source, spec in plans:

@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 
 from ..choices import PRUNERS  # the pruner names a user can pick (re-exported)
 from ..record import RETRAIN_OF  # a retrained winner was chosen already: rules neither judge it nor count it
-from .budget import Clock
+from .budget import TIME_BUDGET, Clock
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
            "Deadline", "LEARNED_MARGIN", "DOMINANCE_MARGIN", "WARMUP_SHARE", "OVERRUN", "chance_level"]
@@ -203,14 +203,14 @@ class Deadline:
             fit = epoch + math.floor(max(0.0, self.clock.deadline - now) / max(per_epoch, 1e-9))
             return fit if fit < epochs and (fit == epoch or len(seconds) > 1) else None
         if now + per_epoch > self.clock.deadline:
-            return f"time budget: the next epoch would end after the search's budget (stopped at epoch {epoch})"
+            return f"{TIME_BUDGET}: the next epoch would end after the search's budget (stopped at epoch {epoch})"
         end = now + (epochs - epoch) * per_epoch
         phase = self.clock.explore_end - self.clock.start
         if epochs * per_epoch > MAX_TRIAL_SHARE * phase:
-            return (f"time budget: too slow to train within it ({per_epoch:.1f} s per epoch, {epochs * per_epoch:.0f} s "
+            return (f"{TIME_BUDGET}: too slow to train within it ({per_epoch:.1f} s per epoch, {epochs * per_epoch:.0f} s "
                     f"for its {epochs} epochs, more than {MAX_TRIAL_SHARE:.0%} of the {phase:.0f}-s sampling phase)")
         if end > self.clock.explore_end + OVERRUN * phase:
-            return (f"time budget: too slow to train within it ({per_epoch:.1f} s per epoch; its {epochs - epoch} "
+            return (f"{TIME_BUDGET}: too slow to train within it ({per_epoch:.1f} s per epoch; its {epochs - epoch} "
                     f"epochs left would end {end - self.clock.explore_end:.0f} s after the sampling phase)")
         return None
 

@@ -12,7 +12,7 @@ from nasprune.record import (
     pareto_front,
     pareto_winners,
     pick_trial,
-    reference_trials,
+    retrain_candidates,
 )
 
 
@@ -38,16 +38,17 @@ def test_winners_leave_out_pruned_models_and_infeasible_trials():
     assert [t.number for t in pareto_winners(study)] == [0, 2]
 
 
-def test_reference_trials_are_the_start_candidates_and_baselines_that_ran_on_the_front_or_not():
+def test_retrain_candidates_are_complete_trials_and_start_candidates_and_baselines_that_ran():
     ran = [{"val_acc": 0.5, "seconds": 1.0}]
     study = study_with(([0.90, 1.0], {"mflops": 1.0, "history": ran}, TrialState.COMPLETE),
                        ([0.80, 5.0], {"mflops": 5.0, START_ATTR: 0, "history": ran}, TrialState.COMPLETE),  # dominated
                        ([0.95, 9.0], {"mflops": 9.0, BASELINE_ATTR: "resnet20", "history": ran}, TrialState.COMPLETE),
                        (None, {"mflops": 2.0, START_ATTR: 1, "history": ran}, TrialState.PRUNED),  # stopped after an epoch
-                       (None, {"mflops": 2.0, START_ATTR: 3}, TrialState.PRUNED))  # stopped before training: not one
+                       (None, {"mflops": 2.0, START_ATTR: 3}, TrialState.PRUNED),  # stopped before training: not one
+                       (None, {"mflops": 0.5, "history": ran}, TrialState.PRUNED))  # a sampled one stopped: not one
     study.add_trial(create_trial(values=[0.99, 3.0], user_attrs={"mflops": 3.0, START_ATTR: 2, "history": ran},
                                  system_attrs={"constraints": [1.0]}))  # over a budget
-    assert [t.number for t in reference_trials(study)] == [1, 2, 3]
+    assert [t.number for t in retrain_candidates(study)] == [0, 1, 2, 3]
 
 
 def test_picking_a_trial_names_what_can_be_picked():
