@@ -339,7 +339,8 @@ def fast_channels(runtime: str) -> int:
 
     ONNX Runtime's CPU convolutions (MLAS's NCHWc kernels) work on blocks of 16 channels on AVX-512 CPUs (8 on AVX2
     ones): measured on an AVX-512 EPYC core, a width between multiples of 16 ran 1.5-4.5x slower than the multiple of
-    16 below it and, in 82% of the widths from 8 to 72, slower than the multiple above (``benchmarks/
-    deployed_widths.py``, ``benchmarks/RESULTS.md``, issue 30).
+    16 below it and, in 82% of the widths from 8 to 72, slower than the multiple above. Eager PyTorch (oneDNN) runs
+    in steps of 16 there too: widths 33-48 cost what 48 costs at batch 1 (``benchmarks/deployed_widths.py``,
+    ``benchmarks/RESULTS.md``, issue 30). ``runtime`` is in the signature for runtimes whose rule differs.
     """
     return 16 if "avx512f" in _cpu_flags() else 8
