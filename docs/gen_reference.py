@@ -112,7 +112,7 @@ def _field_rows(fields: dict[str, Any], defaults: dict[str, Any], comments: dict
 def space_reference() -> str:
     """The search-space YAML reference: every key the validator accepts, its type, bounds or names, default."""
     from nasprune.nn import BLOCKS
-    from nasprune.space.schema import _TOP_KEYS, ARCH_FIELDS, MAX_STAGES, STAGE_FIELDS, TRAIN_FIELDS
+    from nasprune.space.schema import _TOP_KEYS, ARCH_FIELDS, MAX_STAGES, STAGE_FIELDS, STAGE_OPTIONS, TRAIN_FIELDS
     from nasprune.spec import ArchSpec, StageSpec, TrainSpec
 
     expansion = ", ".join(f"{name}: {BLOCKS.get(name).default_expansion:g}" for name in BLOCKS.names()
@@ -185,6 +185,8 @@ def space_reference() -> str:
         default = stride_default if key == "stride" else "required"
         lines.append(f"| `{key}` | {_kind(field)} | {_cell(field.allowed())} | {default} | "
                      f"{_cell(field.help or stage_comments.get(key, ''))} |")
+    for key, text in STAGE_OPTIONS.items():  # keys of the stages that are not per-stage values
+        lines.append(f"| `{key}` | boolean | true, false | false | {_cell(text)} |")
     lines += ["", "## training", "", "Keys a file leaves out keep the defaults below.", ""]
     lines += _field_rows(TRAIN_FIELDS, _defaults(TrainSpec), _field_comments(TrainSpec), {})
     lines += ["", "## Parameter names", "",

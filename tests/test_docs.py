@@ -28,7 +28,7 @@ def gen():
 
 def schema_keys() -> set[str]:
     """Every key a search-space file may hold, read from the schema's own tables (not from the generator)."""
-    keys = {*schema._TOP_KEYS, *schema.ARCH_FIELDS, *schema.STAGE_FIELDS, *schema.TRAIN_FIELDS}
+    keys = {*schema._TOP_KEYS, *schema.ARCH_FIELDS, *schema.STAGE_FIELDS, *schema.STAGE_OPTIONS, *schema.TRAIN_FIELDS}
     return keys | {"stages", "count", "base", "multiplier"}  # architecture.stages and its count, geometric channels
 
 

@@ -9,6 +9,7 @@ the same network are equal.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -58,11 +59,11 @@ def _arch(space: SearchSpace, draw: _Draw, in_channels: int, num_classes: int) -
     if info.residual and "shortcut" in a:
         fields["shortcut"] = draw("shortcut", a["shortcut"])
     count = draw("stages", space.stage_count)
-    stages = tuple(
-        StageSpec(**{key: draw.stage(key, space.stages[key], i) for key in ("repeats", "channels", "stride")})
-        for i in range(1, count + 1)
-    )
-    return ArchSpec(in_channels=in_channels, num_classes=num_classes, stages=stages, **fields)
+    stages = [StageSpec(**{key: draw.stage(key, space.stages[key], i) for key in ("repeats", "channels", "stride")})
+              for i in range(1, count + 1)]
+    for i in range(1, count if space.widen else 0):  # no stage narrower than the one before it
+        stages[i] = replace(stages[i], channels=max(stages[i].channels, stages[i - 1].channels))
+    return ArchSpec(in_channels=in_channels, num_classes=num_classes, stages=tuple(stages), **fields)
 
 
 def sample_spec(space: SearchSpace, trial: optuna.Trial | None, in_channels: int, num_classes: int) -> TrialSpec:

@@ -9,6 +9,10 @@ stages, and ``repeats``, ``channels`` and ``stride`` are given per stage in one 
     repeats: [3, 4, 6, 3]                 # one entry per stage (each may itself be a choice or range)
     channels: {base: 16, multiplier: 2}   # channels only: stage i has base * multiplier**(i-1)
 
+``stages.widen: true`` makes every stage at least as wide as the one before it (ResNet, VGG and MobileNet widen
+with depth): sampled widths are raised to the widest before them, so a search spends no trial on a network that
+narrows to 8 channels before its classifier.
+
 A fixed-architecture preset is a search space whose values are all fixed.
 """
 
@@ -21,7 +25,7 @@ from ..nn import ACTIVATIONS, BLOCKS, DOWNSAMPLES, NORMS, SHORTCUTS, STEMS
 from ..spec import OPTIMIZERS, SCHEDULES
 from .values import Choice, Field, Fixed, Value, parse_value, space_error, value_bounds
 
-__all__ = ["SearchSpace", "PerStage", "Geometric", "StageValue", "ARCH_FIELDS", "STAGE_FIELDS",
+__all__ = ["SearchSpace", "PerStage", "Geometric", "StageValue", "ARCH_FIELDS", "STAGE_FIELDS", "STAGE_OPTIONS",
            "TRAIN_FIELDS", "MAX_STAGES", "validate_space", "parameters"]
 
 #: The most stages a space may have (ImageNet networks use 4-5; each stage usually halves the resolution).
@@ -40,6 +44,11 @@ ARCH_FIELDS: dict[str, Field] = {
     "shortcut": Field("name", names=SHORTCUTS),
     "head_hidden": Field("int", 0, 16384),
     "dropout": Field("float", 0, 0.95),
+}
+#: keys of ``architecture.stages`` that are not per-stage values: name -> what it does
+STAGE_OPTIONS: dict[str, str] = {
+    "widen": "true or false (default false): every stage at least as wide as the one before it; a sampled width "
+             "below an earlier stage's is raised to it",
 }
 STAGE_FIELDS: dict[str, Field] = {
     "repeats": Field("int", 1, 128),
@@ -95,6 +104,7 @@ class SearchSpace:
     raw: dict[str, Any]  # the parsed file, for the study record and hashing
     adapt: bool = False  # stem, strides and batch size not given are fitted to the data (nasprune.space.adapt)
     start_with: tuple[dict[str, Any], ...] = ()  # candidates (parameter name -> value) the search tries first
+    widen: bool = False  # architecture.stages.widen: no stage narrower than the one before it
 
     @property
     def is_fixed(self) -> bool:
@@ -138,7 +148,8 @@ def _stage_value(key: str, raw: Any, source: str, path: str, max_count: int) -> 
 
 def _stages(raw: Any, source: str) -> tuple[Value, dict[str, StageValue]]:
     path = "architecture.stages"
-    raw = _mapping(raw, source, path, ("count", *STAGE_FIELDS))
+    raw = {k: v for k, v in _mapping(raw, source, path, ("count", *STAGE_FIELDS, *STAGE_OPTIONS)).items()
+           if k not in STAGE_OPTIONS}
     for key in ("repeats", "channels"):
         if key not in raw:
             raise space_error(source, f"{path}.{key}", "is required (blocks per stage / output channels per stage)")
@@ -190,12 +201,15 @@ def validate_space(raw: Any, source: str) -> SearchSpace:
     adapt = raw.get("adapt", False)
     if not isinstance(adapt, bool):
         raise space_error(source, "adapt", f"must be true or false (got {adapt!r})")
+    widen = arch_raw["stages"].get("widen", False)
+    if not isinstance(widen, bool):
+        raise space_error(source, "architecture.stages.widen", f"must be true or false (got {widen!r})")
     default_name = source.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
     space = SearchSpace(
         name=raw.get("name", default_name), source=source, description=raw.get("description", ""),
         arch=arch, stage_count=count, stages=stages, train=train,
         input_shape=_input_shape(raw["input"], source) if "input" in raw else None,
-        num_classes=num_classes, raw=raw, adapt=adapt,
+        num_classes=num_classes, raw=raw, adapt=adapt, widen=widen,
     )
     return replace(space, start_with=_start_with(raw.get("start_with", []), space))
 

@@ -6,7 +6,7 @@ import torch
 
 from nasprune import SpaceError, load_space
 from nasprune.nn import build_model
-from nasprune.space import candidates, fit_space, parameters, space_hash, stem_plan
+from nasprune.space import candidates, fit_space, fixed_spec, parameters, space_hash, stem_plan
 from nasprune.space.adapt import stage_caps, width_cap
 
 
@@ -75,6 +75,28 @@ def test_a_sampled_network_never_puts_a_wide_stage_at_full_resolution():
     widths = [spec.arch.widths for spec in candidates(space, 3, 10, random=40, seed=3)]
     assert all(w[0] <= 64 and w[1:2] <= (128,) for w in widths)
     assert any(256 in w for w in widths)  # while the last stage can reach 256
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 16, 16), (3, 32, 32), (3, 48, 32)])
+def test_no_sampled_network_of_the_default_narrows_with_depth(shape):
+    # before stages.widen: 19 of 44 draws with several stages narrowed somewhere at 16x16, 17 of 46 at 48x32
+    # ([64, 8], [16, 32, 8]): a network that ends in 8 channels before its head, whatever it spent before
+    space = fit_space(load_space("default"), shape, 12)
+    caps = stage_caps(width_cap(shape[1], shape[2], 12), 3)
+    for spec in candidates(space, shape[0], 12, random=60, seed=1):
+        widths = list(spec.arch.widths)
+        assert widths == sorted(widths)
+        assert all(w <= c for w, c in zip(widths, caps, strict=False))  # stage i keeps stage i's cap
+
+
+def test_widen_raises_a_narrower_draw_and_is_off_unless_asked(write_space):
+    text = ("architecture:\n  stages:\n    count: 2\n    repeats: 1\n    channels: [32, 8]\n{}"
+            "  norm: batch\n")
+    fixed = load_space(str(write_space(text.format("    widen: true\n"), "wide.yaml")))
+    assert fixed_spec(fixed, 1, 10).arch.widths == (32, 32)
+    assert fixed_spec(load_space(str(write_space(text.format(""), "plain.yaml"))), 1, 10).arch.widths == (32, 8)
+    with pytest.raises(SpaceError, match="architecture.stages.widen: must be true or false"):
+        load_space(str(write_space(text.format("    widen: 1\n"), "bad.yaml")))
 
 
 def test_keys_the_file_states_are_kept(write_space):
