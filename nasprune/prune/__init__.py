@@ -3,6 +3,8 @@ fine-tunes it, and the pruned model is linked to its study."""
 
 from .channels import IMPORTANCES, PruneLog, Target, prune_channels
 from .config import PruneConfig, PruneResult
+from .latency import LatencyLog, prune_to_latency
 from .run import prune
 
-__all__ = ["prune", "PruneConfig", "PruneResult", "Target", "IMPORTANCES", "prune_channels", "PruneLog"]
+__all__ = ["prune", "PruneConfig", "PruneResult", "Target", "IMPORTANCES", "prune_channels", "PruneLog",
+           "prune_to_latency", "LatencyLog"]
