@@ -179,6 +179,8 @@ def _int8_lines(int8: dict[str, Any] | None) -> list[str]:
         lines.append("  INT8 in ONNX Runtime: " + ", ".join(
             f"batch {b[1:]} {t['median_ms']:.3f} ms{' (busy)' if t['busy'] else ''} ({int8['speedup'][b]:.2f}x FP32's "
             f"speed)" for b, t in int8["latency"].items()))
+    if int8.get("note"):
+        lines.append(f"  note: {int8['note']}")
     return lines
 
 

@@ -194,6 +194,10 @@ def _int8(config: ExportConfig, source: _Source, shape: tuple[int, int, int], fo
         fp32_ms = latency["ms"]["onnxruntime"]
         result["speedup"] = {b: round(fp32_ms[b]["median_ms"] / result["latency"][b]["median_ms"], 3)
                              for b in result["latency"]}
+        slower = [b[1:] for b, x in result["speedup"].items() if x < 1]
+        if slower:  # the 1.07-MFLOPs digits winner: 0.50x at batch 1, 0.69x at 32 (benchmarks/RESULTS.md, issue 30)
+            result["note"] = (f"INT8 is slower than FP32 at batch {' and '.join(slower)}: in a network this small the "
+                              f"time goes to per-operator overhead, which quantizing and dequantizing adds to")
     if drop > config.int8_tolerance:
         (folder / INT8_FILE).unlink()
         result["file"] = None
