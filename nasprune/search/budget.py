@@ -41,12 +41,16 @@ from ..record import BASELINE_ATTR, RETRAIN_OF, START_ATTR
 from ..spec import TrialSpec
 from ..train import Runtime, train
 
-__all__ = ["Clock", "plan_epochs", "retrain_specs", "finalists", "clearly_ahead", "EXPLORE_SHARE",
-           "TRIALS_PER_BUDGET", "RETRAIN_FACTOR", "FINALISTS", "OTHER_SHARE", "MIN_EPOCHS", "MAX_EPOCH_FACTOR"]
+__all__ = ["Clock", "plan_epochs", "plan_for_onset", "onset", "learned", "retrain_specs", "finalists", "clearly_ahead",
+           "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR", "FINALISTS", "OTHER_SHARE", "MIN_EPOCHS", "MIN_TRIALS",
+           "MAX_EPOCH_FACTOR", "LEARNED_MARGIN"]
 
 EXPLORE_SHARE = 0.3  # of the budget spent sampling candidates; the rest retrains the winners for longer
 TRIALS_PER_BUDGET = 10  # the planned epochs let about this many trials of the first candidate's size explore
 MIN_EPOCHS = 2
+MIN_TRIALS = 4  # a first candidate still at chance: trials get the epochs that let this many of its size explore
+#: validation accuracy within this many points of chance counts as "has not learned" (twice it: "learned")
+LEARNED_MARGIN = 0.02
 MAX_EPOCH_FACTOR = 3  # planned epochs are at most this many times the space's (small data, long budget)
 RETRAIN_FACTOR = 10  # a retrained winner trains up to this many times the space's epochs (not the planned ones)
 FINALISTS = 3  # networks retrained per round: the leader and up to two cheaper ones of the merit front
@@ -93,11 +97,50 @@ def _probe_seconds(spec: TrialSpec, data: DataSplits, runtime: Runtime) -> float
 
 
 def plan_epochs(spec: TrialSpec, data: DataSplits, runtime: Runtime, clock: Clock, space_epochs: int) -> int:
-    """Epochs per trial for a new budgeted study whose first candidate is ``spec`` (see the module docstring)."""
+    """Epochs per trial for a new budgeted study whose first candidate is ``spec``: those that let about
+    ``TRIALS_PER_BUDGET`` trials of its size fit in the exploration (see the module docstring)."""
     torch.manual_seed(0)
     per_epoch = _probe_seconds(spec, data, runtime)
     fit = (clock.explore_end - time.time()) / (TRIALS_PER_BUDGET * max(per_epoch, 1e-6))
     return int(min(MAX_EPOCH_FACTOR * space_epochs, max(MIN_EPOCHS, math.floor(fit))))
+
+
+def learned(val_acc: float, chance: float | None) -> bool:
+    """Whether a validation accuracy is clearly above ``chance`` (None: unknown, so yes). Below that an order of
+    networks is noise: on a 48x32 letters set every network sat at chance for its first 3-5 epochs."""
+    return chance is None or val_acc > chance + 2 * LEARNED_MARGIN
+
+
+def onset(spec: TrialSpec, data: DataSplits, runtime: Runtime, epochs: int, chance: float) -> int | None:
+    """The first epoch at which ``spec`` (a sound network: the space's first start candidate), trained on the
+    trials' schedule of ``epochs``, is clearly above chance; None if it is not by the end. The run stops as soon
+    as it learns, so on data that learns at once the probe costs one epoch."""
+    torch.manual_seed(0)
+    result = train(build_model(spec.arch), data, spec.train.replace(epochs=epochs), runtime,
+                   on_epoch=lambda e: "learned" if learned(e.val_acc, chance) else None)
+    return len(result.history) if result.history and learned(result.history[-1].val_acc, chance) else None
+
+
+def plan_for_onset(spec: TrialSpec, data: DataSplits, runtime: Runtime, clock: Clock, epochs: int,
+                   space_epochs: int, chance: float) -> tuple[int, str]:
+    """(epochs per trial, why) once ``epochs`` are planned: a trial must be long enough for a sound network to
+    learn in it, or the exploration ranks networks at chance (measured on a held-out letters set: 21 trials of 2
+    epochs, all at chance). The first candidate is trained on the trials' schedule until it learns (:func:`onset`);
+    if it does not, each trial gets the epochs that let ``MIN_TRIALS`` of its size fit in what is left of the
+    exploration, where that is more."""
+    t0 = time.time()
+    first = onset(spec, data, runtime, epochs, chance)
+    if first is not None:
+        return epochs, f"a sound network left chance at epoch {first} of them"
+    per_epoch = (time.time() - t0) / epochs
+    longer = min(MAX_EPOCH_FACTOR * space_epochs,
+                 math.floor((clock.explore_end - time.time()) / (MIN_TRIALS * max(per_epoch, 1e-6))))
+    if longer > epochs:
+        return longer, (f"the first start candidate was still at chance after {epochs} epochs, so trials get "
+                        f"{longer} (about {MIN_TRIALS} fit in the exploration)")
+    return epochs, (f"the first start candidate was still at chance after {epochs} epochs and the budget affords no "
+                    f"longer trials: the exploration ranks networks near chance, so the retraining decides; "
+                    f"a longer --time-budget would let it learn")
 
 
 def _seconds_per_epoch(t: optuna.trial.FrozenTrial) -> float | None:
@@ -134,7 +177,8 @@ def _merit_front(trials: list[optuna.trial.FrozenTrial], val_images: int,
     a cheaper one by less than the split's noise is not on it: that lead may be noise, and its cost is not."""
     front: list[optuna.trial.FrozenTrial] = []
     for t in sorted(trials, key=lambda t: (t.user_attrs["mflops"], -_accuracy(t))):
-        if clearly_ahead(_accuracy(t), _accuracy(front[-1]) if front else chance, val_images):
+        if clearly_ahead(_accuracy(t), _accuracy(front[-1]) if front else chance, val_images) and learned(
+                _accuracy(t), chance):
             front.append(t)
     return front
 

@@ -46,7 +46,7 @@ from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fi
 from ..space.cover import coverage
 from ..text import plural
 from ..train import Runtime, resolve_runtime
-from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, retrain_specs
+from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, plan_for_onset, retrain_specs
 from .config import SearchConfig
 from .objective import Objective
 from .stopping import Deadline, RungRule, chance_level, make_optuna_pruner, optuna_pruner_rule
@@ -209,8 +209,10 @@ def _study_epochs(config: SearchConfig, space: SearchSpace, data: DataSplits, ru
     first = candidates(space, data.input_shape[0], data.num_classes, random=0 if space.start_with else 1,
                        seed=config.seed)[0]
     first = TrialSpec(first.arch, first.train.replace(epochs=epochs))
-    planned = plan_epochs(first, place_data(data, runtime.device, config.placement, test=False), runtime, clock, epochs)
-    return planned, f"planned so that {TRIALS_PER_BUDGET} trials of the first candidate fit in the time budget"
+    placed = place_data(data, runtime.device, config.placement, test=False)
+    planned = plan_epochs(first, placed, runtime, clock, epochs)
+    planned, why = plan_for_onset(first, placed, runtime, clock, planned, epochs, chance_level(data.val.y))
+    return planned, f"planned so that {TRIALS_PER_BUDGET} trials of the first candidate fit in the time budget; {why}"
 
 
 def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = None) -> Session:

@@ -31,13 +31,11 @@ from optuna.trial import TrialState
 
 from ..choices import PRUNERS  # the pruner names a user can pick (re-exported)
 from ..record import RETRAIN_OF  # a retrained winner was chosen already: rules neither judge it nor count it
-from .budget import TIME_BUDGET, Clock
+from .budget import LEARNED_MARGIN, TIME_BUDGET, Clock, learned
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
            "Deadline", "LEARNED_MARGIN", "DOMINANCE_MARGIN", "WARMUP_SHARE", "OVERRUN", "chance_level"]
 
-#: validation accuracy within this many points of chance counts as "has not learned"
-LEARNED_MARGIN = 0.02
 #: a trial behind a trial as cheap as itself by more than this (validation accuracy, same epoch) is dominated
 DOMINANCE_MARGIN = 0.02
 #: the share of a trial's epochs judged as warm-up (the rise of the one-cycle schedule): slow starters are spared
@@ -106,7 +104,7 @@ class RungRule:
         """Whether a validation accuracy is clearly above chance. Below that, an order of trials is noise: on a
         48x32 letters set every network was at chance for its first 3-5 epochs, and rungs at epoch 1 stopped
         candidates for being 'beaten' there by other networks at chance."""
-        return self.chance is None or val_acc > self.chance + 2 * LEARNED_MARGIN
+        return learned(val_acc, self.chance)
 
     def learned_elsewhere(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int,
                           val_acc: float) -> str | None:

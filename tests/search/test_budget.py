@@ -5,6 +5,7 @@ import time
 
 import optuna
 import pytest
+import torch
 from optuna.trial import create_trial
 
 from nasprune import SearchConfig, search
@@ -18,7 +19,10 @@ from nasprune.search.budget import (
     Clock,
     clearly_ahead,
     finalists,
+    learned,
+    onset,
     plan_epochs,
+    plan_for_onset,
     retrain_specs,
 )
 from nasprune.search.run import finalists_text
@@ -160,6 +164,27 @@ def test_planned_epochs_stay_between_the_bounds(digits):
     long, short = Clock(time.time(), 1e6), Clock(time.time(), 1.0)
     assert plan_epochs(spec, digits, runtime, long, space_epochs=10) == MAX_EPOCH_FACTOR * 10
     assert plan_epochs(spec, digits, runtime, short, space_epochs=10) == MIN_EPOCHS
+
+
+def test_a_first_candidate_that_learns_keeps_the_plan_and_one_at_chance_gets_longer_trials(digits):
+    from dataclasses import replace
+
+    from nasprune.data import Split
+
+    runtime = resolve_runtime("cpu")
+    spec = candidates(fit_space(load_space("default"), digits.input_shape), 1, 10)[0]
+    clock = Clock(time.time(), 10_000.0)
+    epochs, why = plan_for_onset(spec, digits, runtime, clock, 3, space_epochs=10, chance=0.1)
+    assert epochs == 3 and why.startswith("a sound network left chance at epoch ")
+    assert onset(spec, digits, runtime, 3, chance=0.1) == 1  # digits: learned in the first epoch, the probe stops
+    # labels that carry nothing: no network can leave chance
+    noise = replace(digits, train=Split(digits.train.x, digits.train.y[torch.randperm(len(digits.train.y))]))
+    epochs, why = plan_for_onset(spec, noise, runtime, clock, 2, space_epochs=10, chance=0.1)
+    assert epochs == MAX_EPOCH_FACTOR * 10 and f"still at chance after 2 epochs, so trials get {epochs}" in why
+    tight = Clock(time.time() - 100, 101.0)  # the exploration is over: nothing longer fits
+    epochs, why = plan_for_onset(spec, noise, runtime, tight, 2, space_epochs=10, chance=0.1)
+    assert epochs == 2 and "affords no longer trials" in why and "--time-budget" in why
+    assert learned(0.15, 0.1) and not learned(0.14, 0.1) and learned(0.0, None)
 
 
 @pytest.mark.slow
