@@ -7,8 +7,8 @@ For each model (the default search's winner on digits, made with ``nasprune sear
 ``default-digits`` study, and every ``--model DIR``):
 
 1. ``nasprune prune --target-latency 0.5 --latency-runtime onnxruntime`` (widths rounded to the runtime's fast
-   multiple), and as the control ``--target-mflops 0.5`` (what the MACs alone ask for), both fine-tuned
-   ``--finetune-epochs`` epochs (default: the source's own);
+   multiple), with ``--blocks-too`` also ``--blocks`` first, and as the control ``--target-mflops 0.5`` (what the
+   MACs alone ask for), all fine-tuned ``--finetune-epochs`` epochs (default: the source's own);
 2. ``nasprune export`` of the source and of both pruned models, and ONNX Runtime's latency of each model.onnx at batch
    1 and 32, one thread: the median of ``--runs`` measurements, each the median of up to 50 passes;
 3. ``nasprune export --int8`` of the source: INT8 and FP32 accuracy on the validation split, and the two latencies
@@ -63,7 +63,8 @@ def _pruned(source: dict, results: Path, finetune: int | None, kind: str) -> Pat
     name = f"{_label(source)}-{kind}0.5" + (f"-ft{finetune}" if finetune is not None else "")
     out = results / (f"{STUDY}/pruned" if "study" in source else "pruned") / name
     if not out.is_dir():
-        target = {"target_latency": 0.5, "latency_runtime": "onnxruntime"} if kind == "latency" else {"target_mflops": 0.5}
+        target = {"target_mflops": 0.5} if kind == "mflops" else {"target_latency": 0.5, "latency_runtime": "onnxruntime",
+                                                                  "blocks": kind == "blocks-latency"}
         print(f"pruning {_label(source)} to {kind} 0.5 ...", flush=True)
         prune(PruneConfig(**source, **target, finetune_epochs=finetune, results_dir=results, name=name, record=False))
     return out
@@ -87,7 +88,8 @@ def _one(source: dict, results: Path, args: argparse.Namespace) -> list[str]:
     exported = _export({"results_dir": results, **source} if "study" in source else source, base_dir, int8=True)
     shape = tuple(exported["input_shape"])
     base_ms = _ort_ms(base_dir / "model.onnx", shape, args.runs)
-    pruned = {kind: _pruned(source, results, args.finetune_epochs, kind) for kind in ("latency", "mflops")}
+    kinds = ("latency", "blocks-latency", "mflops") if args.blocks_too else ("latency", "mflops")
+    pruned = {kind: _pruned(source, results, args.finetune_epochs, kind) for kind in kinds}
     summaries = {kind: json.loads((folder / "summary.json").read_text()) for kind, folder in pruned.items()}
     before = next(iter(summaries.values()))["before"]
     lines = [f"\n{label}: {exported['source']['arch']}; ONNX Runtime ms, median of {args.runs} runs (largest p90/p10)",
@@ -98,7 +100,8 @@ def _one(source: dict, results: Path, args: argparse.Namespace) -> list[str]:
         s = summaries[kind]
         out = _export({"model": folder}, results / "exports" / folder.name, int8=False)
         ms = _ort_ms(results / "exports" / folder.name / "model.onnx", shape, args.runs)
-        what = "--target-latency 0.5 (onnxruntime)" if kind == "latency" else "--target-mflops 0.5 (control)"
+        what = {"latency": "--target-latency 0.5 (onnxruntime)", "blocks-latency": "--blocks --target-latency 0.5",
+                "mflops": "--target-mflops 0.5 (control)"}[kind]
         lines.append(_row(f"{what}, widths {out['source']['arch'].split()[0]}", out,
                           (s["after"]["val_accuracy"], s["after"]["test_accuracy"]), ms, base_ms))
     int8 = exported["int8"]
@@ -117,6 +120,7 @@ def main() -> None:
     parser.add_argument("--no-digits", action="store_true", help="leave out the default search's digits winner")
     parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (default: the source's own)")
     parser.add_argument("--runs", type=int, default=5, help="latency measurements per figure")
+    parser.add_argument("--blocks-too", action="store_true", help="also prune with --blocks --target-latency 0.5")
     args = parser.parse_args()
     versions = ", ".join(f"{p} {importlib.metadata.version(p)}" for p in ("onnx", "onnxruntime"))
     print(f"{machine()}; {versions}", flush=True)
