@@ -15,6 +15,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 OBJECTIVES = {
     "accuracy,mflops": ("val_accuracy", "MFLOPs"),
     "accuracy,params": ("val_accuracy", "Mparams"),
+    "accuracy,latency": ("val_accuracy", "latency_ms"),  # in --latency-runtime, measured before training
     "accuracy": ("val_accuracy",),
 }
 SAMPLERS = ("tpe", "random")  # Optuna's TPE (the default) or RandomSampler (a control)

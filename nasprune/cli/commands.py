@@ -55,6 +55,7 @@ def _search(args: argparse.Namespace) -> int:
         data_options=data_options, device=args.device, precision=args.precision, cuda_graph=not args.no_cuda_graph,
         placement=args.placement, loader_workers=args.loader_workers, workers=args.workers, gpus=args.gpus,
         timeout=args.timeout, latency=not args.no_latency, latency_threads=args.latency_threads,
+        latency_runtime=args.latency_runtime, latency_batch=args.latency_batch, max_latency_ms=args.max_latency_ms,
         artifacts_dir=args.artifacts, heartbeat=args.heartbeat, max_retries=args.max_retries,
     )
     result = _quiet_or(args, config.trials, lambda on_event: search(config, on_event=on_event))

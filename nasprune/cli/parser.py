@@ -249,6 +249,16 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this long")
     p.add_argument("--no-latency", action="store_true", help="do not measure the batch-1 latency of candidates")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-trial lines")
+    lat = p.add_argument_group("latency where the model will run (--objectives accuracy,latency, --max-latency-ms)")
+    lat.add_argument("--latency-runtime", choices=LATENCY_RUNTIMES, default=LATENCY_RUNTIMES[0],
+                     help="measure each candidate's latency before training in eager PyTorch on the training device "
+                          "(torch, default; CUDA under the training autocast) or in ONNX Runtime on the CPU "
+                          "(onnxruntime: pip install -e '.[export]'), with --latency-threads; each distinct "
+                          "architecture once")
+    lat.add_argument("--latency-batch", type=int, default=1, metavar="N",
+                     help="images per timed pass (default: 1; another batch times on the CPU)")
+    lat.add_argument("--max-latency-ms", type=float, metavar="MS",
+                     help="budget: reject candidates slower than MS milliseconds there, before training")
 
 
 def _add_show(sub: argparse._SubParsersAction) -> None:

@@ -79,13 +79,24 @@ def _out_dir(config: PruneConfig, source: Picked) -> Path:
     return out
 
 
-def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int) -> int:
+def _study_latency(model: nn.Module, shape: tuple[int, int, int], stamp: dict[str, Any]) -> float:
+    """The pruned model's latency where its study measured its trials' (``accuracy,latency``: the stamp's runtime,
+    batch and threads; on the CPU, where a study that timed PyTorch on a GPU is compared on the CPU)."""
+    where = stamp.get("latency") or {}
+    return runtime_latency(model, shape, where.get("runtime", "torch"), where.get("batch", 1),
+                           where.get("threads", 1)).median_ms
+
+
+def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int,
+            model: nn.Module, shape: tuple[int, int, int]) -> int:
     """Record the pruned model in the companion study of its source's study (nasprune.record.pruned), linked to
     its source trial (``pruned_from``), with its files as artifacts; returns its trial number there."""
     study = source.study
-    objectives = stamp_of(study).get("objectives", "accuracy,mflops")
-    values = [after["val_accuracy"]] + {"accuracy,mflops": [after["mflops"]],
-                                        "accuracy,params": [after["params"] / 1e6]}.get(objectives, [])
+    stamp = stamp_of(study)
+    objectives = stamp.get("objectives", "accuracy,mflops")
+    cost = {"accuracy,mflops": lambda: after["mflops"], "accuracy,params": lambda: after["params"] / 1e6,
+            "accuracy,latency": lambda: _study_latency(model, shape, stamp)}
+    values = [after["val_accuracy"]] + ([cost[objectives]()] if objectives in cost else [])
     attrs = {"checkpoint": str(out), "arch": f"{summary['arch']} (pruned from trial {source.trial.number})",
              "depth": depth, "mflops": after["mflops"], "params": after["params"],
              "latency_ms": after["latency_ms"].get("cpu_b1"), "val_accuracy": after["val_accuracy"],
@@ -309,5 +320,6 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
     write_summary(out, summary)
     source.spec = TrialSpec(arch, source.spec.train)  # the linked trial records the spec the model is built from
     recorded = source.study is not None and config.record
-    linked = _record(source, out, after, summary, weighted_depth(model)) if recorded else None
+    linked = (_record(source, out, after, summary, weighted_depth(model), model, data.input_shape) if recorded
+              else None)
     return PruneResult(out, summary, linked)

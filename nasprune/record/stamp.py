@@ -32,17 +32,21 @@ def data_stamp(options: DataOptions) -> dict[str, Any]:
 #: stamp keys that need not match on a resume: where the space file lies, and the words behind a choice
 _UNCHECKED = ("space_file", "augment_note")
 #: stamp keys added after studies were first made: a stamp without one matches any value
-_ADDED_LATER = ("augment_used", "augment_note")
+_ADDED_LATER = ("augment_used", "augment_note", "latency", "max_latency_ms")
 
 
 def make_stamp(*, space: str, space_file: str, space_hash: str, data: str, objectives: str, epochs: int,
                max_mflops: float | None, max_params: int | None, seed: int, options: DataOptions,
-               augment_used: str | None = None, augment_note: str = "") -> dict[str, Any]:
+               augment_used: str | None = None, augment_note: str = "", latency: dict[str, Any] | None = None,
+               max_latency_ms: float | None = None) -> dict[str, Any]:
     """The stamp of a search: what its trials mean. ``space_file`` may move; everything else must match.
     ``augment_used``: what ``--augment auto`` resolved to for the data (and ``augment_note`` why), so every later
     stage trains with what the search trained with, and a resume whose data would now resolve otherwise is
-    refused rather than mixing two augmentations."""
+    refused rather than mixing two augmentations. ``latency``: where the latency of a study that optimizes or
+    budgets it is measured (runtime, batch, threads): two runtimes' figures are not comparable."""
     extra = {"augment_used": augment_used, "augment_note": augment_note} if augment_used else {}
+    if latency is not None:
+        extra |= {"latency": latency, "max_latency_ms": max_latency_ms}
     return {"space": space, "space_file": space_file, "space_hash": space_hash, "data": data,
             "objectives": objectives, "epochs": epochs, "max_mflops": max_mflops, "max_params": max_params,
             "seed": seed, **data_stamp(options), **extra}

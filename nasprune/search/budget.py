@@ -170,28 +170,28 @@ def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
     return accuracy - other > 2 * se
 
 
-def _merit_front(trials: list[optuna.trial.FrozenTrial], val_images: int,
-                 chance: float) -> list[optuna.trial.FrozenTrial]:
+def _merit_front(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: float,
+                 cost: str = "mflops") -> list[optuna.trial.FrozenTrial]:
     """The exploration's front as far as its validation split can tell: cheapest first, each trial clearly more
     accurate (:func:`clearly_ahead`) than every cheaper one on it, and clearly above ``chance``. A network that leads
     a cheaper one by less than the split's noise is not on it: that lead may be noise, and its cost is not."""
     front: list[optuna.trial.FrozenTrial] = []
-    for t in sorted(trials, key=lambda t: (t.user_attrs["mflops"], -_accuracy(t))):
+    for t in sorted(trials, key=lambda t: (t.user_attrs[cost], -_accuracy(t))):
         if clearly_ahead(_accuracy(t), _accuracy(front[-1]) if front else chance, val_images) and learned(
                 _accuracy(t), chance):
             front.append(t)
     return front
 
 
-def _area(front: list[optuna.trial.FrozenTrial], k: int, right: float, chance: float) -> float:
+def _area(front: list[optuna.trial.FrozenTrial], k: int, right: float, chance: float, cost: str = "mflops") -> float:
     """The share of the accuracy-vs-MFLOPs area under ``front`` (cheapest first) that only its ``k``-th trial
     covers, up to ``right`` MFLOPs: its lead over the next cheaper one times the MFLOPs until the next dearer one."""
     lower = _accuracy(front[k - 1]) if k else chance
-    upper = front[k + 1].user_attrs["mflops"] if k + 1 < len(front) else right
-    return (_accuracy(front[k]) - lower) * (upper - front[k].user_attrs["mflops"])
+    upper = front[k + 1].user_attrs[cost] if k + 1 < len(front) else right
+    return (_accuracy(front[k]) - lower) * (upper - front[k].user_attrs[cost])
 
 
-def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: float,
+def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: float, cost: str = "mflops",
               ) -> tuple[list[optuna.trial.FrozenTrial], list[optuna.trial.FrozenTrial]]:
     """(leaders, others): the exploration trials that train again, chosen on merit (see the module docstring).
 
@@ -199,7 +199,8 @@ def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: f
     that ran an epoch). The leader is the most accurate complete trial, or a start candidate it does not lead by more
     than the split's noise (the most accurate such one: a sound hand-picked network wins a tie). Baselines, and start
     candidates whose run the budget cut short (never measured to the end), lead beside it. The others are up to
-    ``FINALISTS - 1`` networks of the merit front cheaper than the leader, those that add the most to its area."""
+    ``FINALISTS - 1`` networks of the merit front cheaper than the leader, those that add the most to its area.
+    ``cost``: the trial attribute the front is drawn against (``latency_ms`` where latency is the objective)."""
     measured = [t for t in trials if t.values]
     leaders = [t for t in trials if BASELINE_ATTR in t.user_attrs or (START_ATTR in t.user_attrs and not t.values
                                                                      and _cut_short(t))]
@@ -211,15 +212,17 @@ def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: f
     leaders = list({t.number: t for t in leaders}.values())  # the most accurate may be a start candidate too
     if not leaders:
         return [], []
-    right, lead = leaders[0].user_attrs["mflops"], {t.number for t in leaders}
-    front = [t for t in _merit_front(measured, val_images, chance)
-             if t.user_attrs["mflops"] < right and t.number not in lead]
-    others = sorted(range(len(front)), key=lambda k: -_area(front, k, right, chance))[:FINALISTS - 1]
+    measured = [t for t in measured if t.user_attrs.get(cost) is not None]  # --no-latency: nothing to draw against
+    right, lead = leaders[0].user_attrs.get(cost, 0.0), {t.number for t in leaders}
+    front = [t for t in _merit_front(measured, val_images, chance, cost)
+             if t.user_attrs[cost] < right and t.number not in lead]
+    others = sorted(range(len(front)), key=lambda k: -_area(front, k, right, chance, cost))[:FINALISTS - 1]
     return leaders, [front[k] for k in sorted(others)]
 
 
 def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Study, epochs: int, clock: Clock,
-                  val_images: int, chance: float, space_epochs: int) -> list[tuple[int, TrialSpec]]:
+                  val_images: int, chance: float, space_epochs: int,
+                  cost: str = "mflops") -> list[tuple[int, TrialSpec]]:
     """(source trial, spec with more epochs) for this round's :func:`finalists` among ``candidates``. Each of the
     others gets ``OTHER_SHARE`` of the time left, the leaders share the rest equally; a share buys the epochs that fit,
     at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the study's ``epochs``,
@@ -237,7 +240,7 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
     fresh = [t for t in candidates if t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
              and bool(_seconds_per_epoch(t))  # a run with no timed epoch cannot be planned
              and fits(t, left) > epochs]  # all the time left would buy it more epochs
-    leaders, others = finalists(fresh, val_images, chance)
+    leaders, others = finalists(fresh, val_images, chance, cost)
     plans, carried = [], 0.0
     shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=_seconds_per_epoch)]
     rest = left - sum(s for _, s in shares)

@@ -56,6 +56,9 @@ class SearchConfig:
     timeout: float | None = None  # seconds; stop starting new trials after this long
     latency: bool = True  # measure batch-1 latency of every candidate
     latency_threads: int = 1  # CPU threads latency is measured with (recorded with each figure)
+    latency_runtime: str = "torch"  # where latency is measured: torch (the training device) or onnxruntime (CPU)
+    latency_batch: int = 1  # images per latency measurement
+    max_latency_ms: float | None = None  # budget: candidates slower than this (in latency_runtime) are rejected
     artifacts: bool = True  # also store each completed trial's model as Optuna artifacts (the dashboard's downloads)
     artifacts_dir: Path | None = None  # trial checkpoints + artifact store; a path all workers share (default: the study's folder)
     heartbeat: int | None = 30  # seconds between heartbeats of running trials (RDB storages); a trial silent for twice that is retried
@@ -78,7 +81,7 @@ class SearchConfig:
             raise ConfigError(f"unknown --sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
-        for name in ("max_mflops", "max_params", "timeout", "time_budget"):
+        for name in ("max_mflops", "max_params", "timeout", "time_budget", "max_latency_ms"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"{flag(name)} must be > 0 (got {value})")
@@ -95,6 +98,15 @@ class SearchConfig:
             raise ConfigError(f"--heartbeat must be between 1 and 3600 seconds (got {self.heartbeat})")
         if not 1 <= self.latency_threads <= 1024:
             raise ConfigError(f"--latency-threads must be between 1 and 1024 (got {self.latency_threads})")
+        if not 1 <= self.latency_batch <= 4096:
+            raise ConfigError(f"--latency-batch must be between 1 and 4096 (got {self.latency_batch})")
+        if self.latency_objective and not self.latency:
+            raise ConfigError("--no-latency leaves nothing to optimize or budget: drop it, or drop "
+                              "--objectives accuracy,latency and --max-latency-ms")
+        if self.latency_objective or self.latency_runtime != "torch":
+            from ..deploy import require_runtime  # unknown runtime, or onnxruntime not installed: one line
+
+            require_runtime(self.latency_runtime)
         if not 0 <= self.max_retries <= 100:
             raise ConfigError(f"--max-retries must be between 0 and 100 (got {self.max_retries})")
         object.__setattr__(self, "results_dir", Path(self.results_dir))
@@ -105,12 +117,22 @@ class SearchConfig:
             object.__setattr__(self, "gpus", tuple(self.gpus))
 
     @property
+    def latency_objective(self) -> bool:
+        """Whether latency decides anything: an objective, or a budget."""
+        return self.objectives == "accuracy,latency" or self.max_latency_ms is not None
+
+    @property
     def multi_objective(self) -> bool:
         return len(OBJECTIVES[self.objectives]) > 1
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        return OBJECTIVES[self.objectives]
+        """The objectives' names (the dashboard's axes, the front's header); a latency says where it is measured."""
+        names = OBJECTIVES[self.objectives]
+        if self.objectives != "accuracy,latency":
+            return names
+        threads = f"{self.latency_threads} thread{'s' * (self.latency_threads != 1)}"
+        return names[0], f"{names[1]} ({self.latency_runtime}, batch {self.latency_batch}, {threads})"
 
 
 @dataclass

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import optuna
 import torch
+from torch import nn
 
 from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import DataSplits
+from ..deploy import runtime_latency
 from ..diagnostics import GradientRecorder, trial_diagnostics
 from ..errors import (
     DISK_FULL,
@@ -34,11 +37,12 @@ from ..errors import (
     first_line,
 )
 from ..events import Epoch, Note, OnEvent, emit
-from ..measure import count_macs, count_params, measure_latency
+from ..measure import Latency, count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
 from ..record import FINISHED_NAME, budget_taken_before, mark_finished, retry_trial, trial_dir, worker_id
 from ..signals import signal_name, signal_of
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
+from ..spec import ArchSpec
 from ..steps import CudaContextLost, cuda_context_lost
 from ..train import EpochStats, Runtime, train
 from .stopping import EpochRule
@@ -84,10 +88,14 @@ class Objective:
     budget: int | None = None  # trials the whole study may finish (across workers)
     latency: bool = True
     latency_threads: int = 1  # CPU threads of the latency measurement
+    latency_runtime: str = "torch"  # torch: on the training device (its autocast); onnxruntime: on the CPU
+    latency_batch: int = 1
+    max_latency_ms: float | None = None  # budget: slower candidates are rejected before training
     shared_device: bool = False  # other workers train on the same device: latency is marked ``shared``
     max_retries: int = 2  # how often a trial whose worker lost its GPU is run again
     artifacts: bool = True  # upload each completed trial's saved model as Optuna artifacts
     on_event: OnEvent | None = None  # gets an Epoch event per epoch (nasprune.events)
+    _latencies: dict[str, Latency] = field(default_factory=dict, init=False, repr=False)  # by architecture
 
     def spec_for(self, trial: optuna.Trial) -> TrialSpec:
         """The trial's candidate: the spec it was queued with (a baseline, or the retry of a trial whose worker
@@ -178,13 +186,13 @@ class Objective:
         trial.set_user_attr("mflops", round(mflops, 4))
         trial.set_user_attr("params", params)
         trial.set_user_attr("depth", weighted_depth(model))
-        self._check_budgets(trial, started, mflops, params)
-        if self.latency:  # under the autocast training (and deployment on the GPU) uses
-            latency = measure_latency(model, self.data.input_shape, threads=self.latency_threads,
-                                      autocast=self.runtime.amp_dtype)
-            latency = replace(latency, shared=self.shared_device)
-            trial.set_user_attr("latency_ms", latency.median_ms)
-            trial.set_user_attr("latency", latency.to_dict())  # spread, repeats, threads, busy
+        latency_ms = None
+        if self.latency:
+            latency = self._latency(model, arch)
+            latency_ms = latency.median_ms
+            trial.set_user_attr("latency_ms", latency_ms)
+            trial.set_user_attr("latency", latency.to_dict())  # runtime, batch, threads, spread, repeats, busy
+        self._check_budgets(trial, started, mflops, params, latency_ms)
 
         history: list[dict] = []
 
@@ -222,7 +230,7 @@ class Objective:
             self._end(trial, started, "stopped", result.stopped)
             raise optuna.TrialPruned(result.stopped)
         directory = save_model(trial_dir(self.artifacts_root, trial.number), spec, model, data=self.data.record())
-        values = self._values(final.val_acc, mflops, params)
+        values = self._values(final.val_acc, mflops, params, latency_ms)
         # the result beside the model, before the storage hears of it: if the database goes away before the trial
         # is recorded as complete, the next start records it from here instead of training it again
         mark_finished(directory, values, {"checkpoint": str(directory), "outcome": "complete"})
@@ -235,17 +243,36 @@ class Objective:
         self._end(trial, started, "complete")
         return values[0] if self.objectives == "accuracy" else tuple(values)
 
-    def _values(self, val_acc: float, mflops: float, params: int) -> list[float]:
+    def _latency(self, model: nn.Module, arch: ArchSpec) -> Latency:
+        """The candidate's latency where the study measures it, once per distinct architecture (a retrained
+        network, or one sampled twice, keeps its first figure): eager PyTorch on the training device under its
+        autocast (batch 1: the figure every trial has had), or ``latency_runtime`` on the CPU
+        (nasprune.deploy.ArchLatency). Other workers training on the same device mark the figure ``shared``."""
+        key = json.dumps(arch.to_dict(), sort_keys=True)
+        if key not in self._latencies:
+            if self.latency_runtime == "torch" and self.latency_batch == 1:
+                figure = measure_latency(model, self.data.input_shape, threads=self.latency_threads,
+                                         autocast=self.runtime.amp_dtype)
+            else:
+                figure = runtime_latency(model, self.data.input_shape, self.latency_runtime, self.latency_batch,
+                                         self.latency_threads)
+            self._latencies[key] = replace(figure, shared=self.shared_device)
+        return self._latencies[key]
+
+    def _values(self, val_acc: float, mflops: float, params: int, latency_ms: float | None) -> list[float]:
         """The trial's objective values, in the study's order."""
         if self.objectives == "accuracy":
             return [val_acc]
-        return [val_acc, mflops if self.objectives == "accuracy,mflops" else params / 1e6]
+        return [val_acc, {"accuracy,mflops": mflops, "accuracy,params": params / 1e6,
+                          "accuracy,latency": latency_ms}[self.objectives]]
 
-    def _check_budgets(self, trial: optuna.Trial, started: float, mflops: float, params: int) -> None:
+    def _check_budgets(self, trial: optuna.Trial, started: float, mflops: float, params: int,
+                       latency_ms: float | None) -> None:
         """Budgets are Optuna constraints (feasible when <= 0), mirrored as user attributes for the
         dashboard; a candidate over budget ends here, before any training."""
         over = []
-        for key, value, limit in (("mflops", mflops, self.max_mflops), ("params", params, self.max_params)):
+        for key, value, limit in (("mflops", mflops, self.max_mflops), ("params", params, self.max_params),
+                                  ("latency_ms", latency_ms, self.max_latency_ms)):
             if limit is None:
                 continue
             trial.set_constraint(key, value - limit)

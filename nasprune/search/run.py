@@ -16,7 +16,7 @@ from ..record import counts_by_outcome, evaluate_on_test, finished_count, pareto
 from ..space import space_hash
 from .budget import FINALISTS, OTHER_SHARE, Clock
 from .config import SearchConfig, SearchResult
-from .session import Session, optimize, setup
+from .session import Session, latency_where, optimize, setup
 from .workers import plan_devices, run_workers
 
 __all__ = ["search"]
@@ -67,6 +67,10 @@ def search(config: SearchConfig | None = None, on_event: OnEvent | None = None) 
     workers = f"{len(devices)} workers on {', '.join(sorted(set(devices)))}" if len(devices) > 1 else "1 worker"
     say(f"  {s.runtime.describe()}, {workers}, {s.epochs} epoch{'s' if s.epochs != 1 else ''} per trial "
         f"({s.epochs_text}), objectives {' / '.join(config.metric_names)}, early stopping: {s.pruner_text}")
+    if config.latency_objective:
+        budget = f", at most {config.max_latency_ms:g} ms" if config.max_latency_ms is not None else ""
+        say(f"  latency measured before training in {latency_where(config, s.runtime)}{budget}, once per "
+            f"architecture; MFLOPs are recorded beside it")
     if clock is not None:
         retrained = finalists_text(len(s.space.start_with), config.baselines)
         say(f"  time budget {config.time_budget:g} min: new candidates until "

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from .._optuna import quiet_optuna
 from ..data import DataSplits, load_data
 from ..data.placement import place_data
+from ..deploy import RUNTIME_NAMES
 from ..errors import CandidateError, StudyError
 from ..events import Note, OnEvent, TrialEnd, emit
 from ..record import (
@@ -72,6 +73,11 @@ def _sampler(kind: str, seed: int, trials: int | None) -> optuna.samplers.BaseSa
                                           n_startup_trials=min(10, max(4, expected // 4)))
 
 
+def _cost(config: SearchConfig) -> str:
+    """The trial attribute a search counts as a network's cost: its latency where that is an objective."""
+    return "latency_ms" if config.objectives == "accuracy,latency" else "mflops"
+
+
 def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.pruners.BasePruner, list, str]:
     """(Optuna pruner, per-epoch rules, description) for the configured pruner; ``chance``: the validation
     accuracy of always guessing the largest class."""
@@ -80,7 +86,7 @@ def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.p
         name = "rungs" if config.multi_objective else "hyperband"
     rules: list = [] if config.multi_objective else [optuna_pruner_rule]  # SO: report every epoch
     if name == "rungs":
-        rule = RungRule(epochs, chance=chance)
+        rule = RungRule(epochs, chance=chance, cost=_cost(config))
         rules.append(rule)
         if not rule.rungs and not rule.judged:
             too_few = f"{plural(epochs, 'epoch')} {'is' if epochs == 1 else 'are'} too few"
@@ -153,11 +159,24 @@ class _AfterTrial:
             study.stop()  # running trials of other workers count
 
 
-def _stamp(config: SearchConfig, space: SearchSpace, epochs: int, data: DataSplits) -> dict:
+def latency_where(config: SearchConfig, runtime: Runtime) -> str:
+    """Where a search measures latency, in words: the runtime, its device, batch and threads."""
+    threads = f"{config.latency_threads} thread{'s' * (config.latency_threads != 1)}"
+    if config.latency_runtime == "torch" and config.latency_batch == 1:
+        where = f"PyTorch on {runtime.device.type.upper()}" + (f" ({runtime.precision})" if runtime.amp_dtype else "")
+        return f"{where}, batch 1, {threads}"
+    return f"{RUNTIME_NAMES[config.latency_runtime]} CPU, batch {config.latency_batch}, {threads}"
+
+
+def _stamp(config: SearchConfig, space: SearchSpace, epochs: int, data: DataSplits, runtime: Runtime) -> dict:
     return make_stamp(space=space.name, space_file=space.source, space_hash=space_hash(space), data=config.data,
                       objectives=config.objectives, epochs=epochs, max_mflops=config.max_mflops,
                       max_params=config.max_params, seed=config.seed, options=config.data_options,
-                      augment_used=data.augment_choice, augment_note=data.augment_note)
+                      augment_used=data.augment_choice, augment_note=data.augment_note,
+                      latency={"runtime": config.latency_runtime, "batch": config.latency_batch,
+                               "threads": config.latency_threads, "where": latency_where(config, runtime)}
+                      if config.latency_objective else None,
+                      max_latency_ms=config.max_latency_ms)
 
 
 @dataclass
@@ -240,7 +259,7 @@ def setup(config: SearchConfig, worker_index: int = 0, clock: Clock | None = Non
     sampler = _sampler(config.sampler, config.seed + existing_trials(storage, name) + 7919 * worker_index,
                        config.trials)
     study, resumed = open_study(name, storage, storage_name, directions, config.metric_names, sampler, pruner,
-                                _stamp(config, space, epochs, data))
+                                _stamp(config, space, epochs, data, runtime))
     artifacts_root = config.artifacts_dir or study_dir
     if study.user_attrs.get(ARTIFACTS_KEY) != str(artifacts_root):
         study.set_user_attr(ARTIFACTS_KEY, str(artifacts_root))  # prune and the dashboard look there
@@ -275,7 +294,9 @@ def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: in
     objective = Objective(space=s.space, data=data, runtime=s.runtime, artifacts_root=s.artifacts_root,
                           epochs=s.epochs, seed=config.seed, objectives=config.objectives, rules=s.rules,
                           max_mflops=config.max_mflops, max_params=config.max_params, budget=config.trials,
-                          latency=config.latency, latency_threads=config.latency_threads, artifacts=config.artifacts,
+                          latency=config.latency, latency_threads=config.latency_threads,
+                          latency_runtime=config.latency_runtime, latency_batch=config.latency_batch,
+                          max_latency_ms=config.max_latency_ms, artifacts=config.artifacts,
                           on_event=on_event, shared_device=workers_per_device > 1, max_retries=config.max_retries)
     after = _AfterTrial(on_event, config.trials, config.max_failures)
     ends = [time.time() + config.timeout] if config.timeout is not None else []
@@ -326,7 +347,7 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
             time.sleep(WAIT_SECONDS)  # another worker's retraining (or the first worker's planning) is under way
             continue
         plans = retrain_specs(retrain_candidates(study), study, s.epochs, clock, len(s.data.val),
-                              chance_level(s.data.val.y), space_epochs=_epochs(s.config, s.space))
+                              chance_level(s.data.val.y), space_epochs=_epochs(s.config, s.space), cost=_cost(s.config))
         if not plans:
             break
         for source, spec in plans:

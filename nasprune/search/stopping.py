@@ -72,7 +72,7 @@ class RungRule:
     """Successive halving on validation accuracy against trials of similar or lower MFLOPs.
 
     eta: keep the top 1/eta at each rung; min_peers: judge only with at least this many peers;
-    tolerance: peers may cost up to ``tolerance`` times this trial's MFLOPs.
+    tolerance: peers may cost up to ``tolerance`` times this trial's MFLOPs (or latency: ``cost``).
     """
 
     epochs: int
@@ -81,6 +81,7 @@ class RungRule:
     min_peers: int = 3
     tolerance: float = 1.25
     chance: float | None = None  # accuracy of always guessing the validation split's largest class
+    cost: str = "mflops"  # the trial attribute a peer must not exceed: mflops, or latency_ms (a latency objective)
 
     @property
     def rungs(self) -> tuple[int, ...]:
@@ -96,9 +97,9 @@ class RungRule:
 
     def peers(self, trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, mflops: float) -> list[float]:
         """Validation accuracies at ``epoch`` of other trials that reached it and cost at most
-        ``tolerance * mflops``."""
+        ``tolerance * mflops`` (the cost: :attr:`cost`)."""
         return [t.user_attrs["history"][epoch - 1]["val_acc"] for t in _comparable(trials, number, epoch)
-                if _mflops(t) <= mflops * self.tolerance]
+                if _cost(t, self.cost) <= mflops * self.tolerance]
 
     def learned(self, val_acc: float) -> bool:
         """Whether a validation accuracy is clearly above chance. Below that, an order of trials is noise: on a
@@ -125,16 +126,17 @@ class RungRule:
                      mflops: float) -> str | None:
         """Why a trial is dominated: a trial that costs no more, and has learned, was ahead at the same epoch by
         more than DOMINANCE_MARGIN (asked only at the epochs :attr:`judged`). None otherwise."""
-        best = _leader(trials, number, epoch, max_mflops=mflops)
+        best = _leader(trials, number, epoch, max_mflops=mflops, cost=self.cost)
         if best is None or best[0] <= val_acc + DOMINANCE_MARGIN or not self.learned(best[0]):
             return None
-        return (f"dominated at epoch {epoch}: val_acc {val_acc:.4f}, while trial {best[1]} ({best[2]:.2f} MFLOPs, "
-                f"no more than its {mflops:.2f}) reached {best[0]:.4f}")
+        unit = _UNITS[self.cost]
+        return (f"dominated at epoch {epoch}: val_acc {val_acc:.4f}, while trial {best[1]} ({best[2]:.{unit[1]}f} "
+                f"{unit[0]}, no more than its {mflops:.{unit[1]}f}) reached {best[0]:.4f}")
 
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | None:
         if (epoch not in self.rungs and epoch not in self.judged) or RETRAIN_OF in trial.user_attrs:
             return None
-        mflops = trial.user_attrs["mflops"]
+        mflops = _cost(trial, self.cost)
         trials = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                                    TrialState.RUNNING))
         if epoch in self.judged:
@@ -151,20 +153,24 @@ class RungRule:
             return None
         better = sum(p > val_acc for p in ahead)
         return (f"rung at epoch {epoch}: val_acc {val_acc:.4f} beaten by {better} of {len(peers)} trials "
-                f"at <= {self.tolerance:g}x its MFLOPs (keeps the top 1/{self.eta})")
+                f"at <= {self.tolerance:g}x its {_UNITS[self.cost][2]} (keeps the top 1/{self.eta})")
 
 
-def _leader(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int,
-            max_mflops: float = math.inf) -> tuple[float, int, float] | None:
-    """(validation accuracy at ``epoch``, number, MFLOPs) of the most accurate other trial there that costs at
-    most ``max_mflops``; None if there is none."""
-    return max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number, _mflops(t))
-                for t in _comparable(trials, number, epoch) if _mflops(t) <= max_mflops), default=None)
+#: cost attribute -> (unit, decimals, what it is in words)
+_UNITS = {"mflops": ("MFLOPs", 2, "MFLOPs"), "latency_ms": ("ms", 3, "latency")}
 
 
-def _mflops(t: optuna.trial.FrozenTrial) -> float:
-    """A trial's MFLOPs; infinite where it recorded none (it is then nobody's cheaper peer)."""
-    cost = t.user_attrs.get("mflops")
+def _leader(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, max_mflops: float = math.inf,
+            cost: str = "mflops") -> tuple[float, int, float] | None:
+    """(validation accuracy at ``epoch``, number, cost) of the most accurate other trial there that costs at
+    most ``max_mflops`` (MFLOPs, or another ``cost`` attribute); None if there is none."""
+    return max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number, _cost(t, cost))
+                for t in _comparable(trials, number, epoch) if _cost(t, cost) <= max_mflops), default=None)
+
+
+def _cost(t: optuna.trial.FrozenTrial | optuna.Trial, key: str = "mflops") -> float:
+    """A trial's cost (MFLOPs, or ``key``); infinite where it recorded none (it is then nobody's cheaper peer)."""
+    cost = t.user_attrs.get(key)
     return math.inf if cost is None else cost
 
 

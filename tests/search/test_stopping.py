@@ -47,6 +47,15 @@ def test_peers_are_trials_at_most_as_expensive_that_reached_the_epoch():
     assert sorted(rule.peers(trials, 9, epoch=1, mflops=1.0)) == [0.3, 0.4, 0.5, 0.8]  # 1.2 <= 1.25 * 1.0
 
 
+def test_where_latency_is_the_objective_a_peer_is_one_no_slower():
+    rule = RungRule(epochs=10, cost="latency_ms")
+    fast_big, slow_small = frozen(0, 9.0, [0.7, 0.8, 0.9]), frozen(1, 0.5, [0.7, 0.8, 0.9])
+    fast_big.user_attrs["latency_ms"], slow_small.user_attrs["latency_ms"] = 0.1, 5.0
+    assert rule.peers([fast_big, slow_small], 7, epoch=3, mflops=0.2) == [0.9]  # 0.2 ms: only the 0.1-ms one
+    reason = rule.dominated_by([fast_big, slow_small], 7, epoch=3, val_acc=0.5, mflops=0.2)
+    assert reason.startswith("dominated at epoch 3") and "trial 0 (0.100 ms, no more than its 0.200)" in reason
+
+
 def test_rule_stops_a_trial_beaten_by_cheaper_ones_in_a_multi_objective_study():
     study = optuna.create_study(directions=["maximize", "minimize"])
     for acc in (0.8, 0.85, 0.9):
