@@ -54,6 +54,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
 
 
 def count_params(model: nn.Module) -> int:
+    """Parameters of ``model`` (every tensor it trains or holds as a parameter, counted once)."""
     return sum(p.numel() for p in model.parameters())
 
 
