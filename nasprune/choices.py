@@ -2,7 +2,8 @@
 (``--help`` included) without loading torch, Optuna or scikit-learn. The modules that implement each choice
 import its names from here."""
 
-__all__ = ["TORCHVISION_DATASETS", "DATASETS", "AUGMENTS", "PLACEMENTS", "PRECISIONS", "OBJECTIVES", "SAMPLERS",
+__all__ = ["TORCHVISION_DATASETS", "DATASETS", "AUGMENTS", "PLACEMENTS", "PRECISIONS", "OBJECTIVES", "LATENCY_RUNTIMES",
+           "SAMPLERS",
            "PRUNERS", "IMPORTANCES", "WORKERS_PER_GPU", "DEFAULT_HOST", "DEFAULT_PORT", "EXPORT_FORMATS",
            "ONNX_EXPORTERS"]
 
@@ -18,6 +19,7 @@ OBJECTIVES = {
     "accuracy,latency": ("val_accuracy", "latency_ms"),  # in --latency-runtime, measured before training
     "accuracy": ("val_accuracy",),
 }
+LATENCY_RUNTIMES = ("torch", "onnxruntime")  # where a latency is measured: eager PyTorch, or ONNX Runtime's CPU provider
 SAMPLERS = ("tpe", "random")  # Optuna's TPE (the default) or RandomSampler (a control)
 PRUNERS = ("auto", "rungs", "hyperband", "median", "none")  # early stopping; auto: rungs for several objectives
 IMPORTANCES = ("l1", "l2", "taylor", "bn", "lamp", "random")  # which channels torch-pruning removes first

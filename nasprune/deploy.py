@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .choices import ONNX_EXPORTERS
+from .choices import LATENCY_RUNTIMES, ONNX_EXPORTERS
 from .errors import ConfigError, ExportError, first_line
 from .measure import Latency, measure_latency
 from .spec import ArchSpec
@@ -55,7 +55,6 @@ __all__ = ["OnnxModel", "ONNX_EXPORTERS", "LATENCY_BATCHES", "INPUT_NAME", "OUTP
 LATENCY_BATCHES = (1, 32)
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 #: the runtimes a CPU latency can be measured in: eager PyTorch, ONNX Runtime's CPU execution provider
-LATENCY_RUNTIMES = ("torch", "onnxruntime")
 #: how a person reads them
 RUNTIME_NAMES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime"}
 

@@ -13,6 +13,7 @@ from ..choices import (
     DEFAULT_PORT,
     EXPORT_FORMATS,
     IMPORTANCES,
+    LATENCY_RUNTIMES,
     OBJECTIVES,
     ONNX_EXPORTERS,
     PLACEMENTS,
@@ -26,9 +27,6 @@ from ..options import parse_image_size
 
 __all__ = ["build_parser"]
 
-#: nasprune.deploy.LATENCY_RUNTIMES, written here so that --help loads no torch (tests/prune/test_latency_target.py
-#: checks that the two agree)
-LATENCY_RUNTIMES = ("torch", "onnxruntime")
 
 EPILOG_SEARCH = """\
 examples:

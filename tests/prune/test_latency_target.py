@@ -9,8 +9,8 @@ import pytest
 
 import nasprune.deploy
 from nasprune import ConfigError, PruneConfig, SearchConfig, prune, search
+from nasprune.choices import LATENCY_RUNTIMES
 from nasprune.cli import main
-from nasprune.cli.parser import LATENCY_RUNTIMES
 from nasprune.measure import Latency, count_macs
 from nasprune.prune.latency import prune_to_latency
 
@@ -147,4 +147,5 @@ def test_onnxruntime_missing_says_what_to_install(monkeypatch, capsys):
 
 def test_target_latency_one_is_allowed_and_the_cli_offers_the_runtimes_deploy_measures():
     assert PruneConfig(study="s", target_latency=1.0).target.describe() == "keep 100% of the latency"
-    assert LATENCY_RUNTIMES == nasprune.deploy.LATENCY_RUNTIMES
+    assert LATENCY_RUNTIMES == nasprune.deploy.LATENCY_RUNTIMES  # one registry (choices), deploy's is it
+    assert all(runtime in nasprune.deploy.RUNTIME_NAMES for runtime in LATENCY_RUNTIMES)
