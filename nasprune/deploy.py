@@ -40,10 +40,11 @@ from .choices import LATENCY_RUNTIMES, ONNX_EXPORTERS
 from .errors import ConfigError, ExportError, first_line
 from .measure import Latency, measure_latency
 from .spec import ArchSpec
+from .text import plural
 
 __all__ = ["OnnxModel", "ONNX_EXPORTERS", "LATENCY_BATCHES", "INPUT_NAME", "OUTPUT_NAME", "onnx_missing",
            "require_onnx", "export_onnx", "ort_session", "ort_run", "ort_latency", "torch_latency", "deployed_latency",
-           "add_deployed_latency", "LATENCY_RUNTIMES", "RUNTIME_NAMES", "require_runtime", "runtime_latency",
+           "add_deployed_latency", "LATENCY_RUNTIMES", "RUNTIME_NAMES", "require_runtime", "runtime_latency", "runtime_where",
            "ArchLatency", "fast_channels"]
 
 # torch.onnx's two exporters (ONNX_EXPORTERS). torchscript, the default here: the TorchScript-based one
@@ -320,8 +321,12 @@ class ArchLatency:
         return self.cache[key]
 
     def describe(self) -> str:
-        return (f"{RUNTIME_NAMES[self.runtime]} CPU batch {self.batch_size}, {self.threads} "
-                f"thread{'s' * (self.threads != 1)}")
+        return runtime_where(self.runtime, self.batch_size, self.threads)
+
+
+def runtime_where(runtime: str, batch_size: int, threads: int) -> str:
+    """Where a CPU latency was measured, in words: ``ONNX Runtime CPU batch 1, 1 thread``."""
+    return f"{RUNTIME_NAMES[runtime]} CPU batch {batch_size}, {plural(threads, 'thread')}"
 
 
 def _cpu_flags() -> set[str]:

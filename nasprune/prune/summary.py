@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import atomic_write, write_json
-from ..deploy import RUNTIME_NAMES
+from ..deploy import runtime_where
 from ..measure import Latency
 from ..text import comparison_rows
 
@@ -34,8 +34,7 @@ def deployed_check(before: Latency, after: Latency, runtime: str) -> dict[str, A
     passes, so a difference within the spread of one measurement (a few percent on an idle machine) is not called
     slower, and a real slowdown (1.41x on the 8x8 digits winner halved in MACs, README) is.
     """
-    where = (f"{RUNTIME_NAMES[runtime]} CPU batch {before.batch_size}, {before.threads} "
-             f"thread{'s' * (before.threads != 1)}")
+    where = runtime_where(runtime, before.batch_size, before.threads)
     slower = after.median_ms > before.p90_ms
     error = (f"the pruned model is {after.median_ms / before.median_ms:.2f}x slower than its source in {where} "
              f"({after.median_ms:.3f} ms against {before.median_ms:.3f} ms, p10-p90 {before.p10_ms:.3f}-"

@@ -41,7 +41,7 @@ from ..record import BASELINE_ATTR, RETRAIN_OF, START_ATTR
 from ..spec import TrialSpec
 from ..train import Runtime, train
 
-__all__ = ["Clock", "plan_epochs", "plan_for_onset", "onset", "learned", "retrain_specs", "finalists", "clearly_ahead",
+__all__ = ["Clock", "trial_cost", "plan_epochs", "plan_for_onset", "onset", "learned", "retrain_specs", "finalists", "clearly_ahead",
            "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR", "FINALISTS", "OTHER_SHARE", "MIN_EPOCHS", "MIN_TRIALS",
            "MAX_EPOCH_FACTOR", "LEARNED_MARGIN"]
 
@@ -148,6 +148,13 @@ def _seconds_per_epoch(t: optuna.trial.FrozenTrial) -> float | None:
     return sum(h["seconds"] for h in history) / len(history) if history else None
 
 
+def trial_cost(t: optuna.trial.FrozenTrial | optuna.Trial, key: str = "mflops") -> float:
+    """A trial's cost (MFLOPs, or ``key``: ``latency_ms`` where latency is the objective); infinite where it
+    recorded none (it is then nobody's cheaper peer, and on no front)."""
+    cost = t.user_attrs.get(key)
+    return math.inf if cost is None else cost
+
+
 def _accuracy(t: optuna.trial.FrozenTrial) -> float:
     """A trial's validation accuracy: its value, or where it was stopped, its last epoch's."""
     return t.values[0] if t.values else t.user_attrs["history"][-1]["val_acc"]
@@ -176,7 +183,7 @@ def _merit_front(trials: list[optuna.trial.FrozenTrial], val_images: int, chance
     accurate (:func:`clearly_ahead`) than every cheaper one on it, and clearly above ``chance``. A network that leads
     a cheaper one by less than the split's noise is not on it: that lead may be noise, and its cost is not."""
     front: list[optuna.trial.FrozenTrial] = []
-    for t in sorted(trials, key=lambda t: (t.user_attrs[cost], -_accuracy(t))):
+    for t in sorted(trials, key=lambda t: (trial_cost(t, cost), -_accuracy(t))):
         if clearly_ahead(_accuracy(t), _accuracy(front[-1]) if front else chance, val_images) and learned(
                 _accuracy(t), chance):
             front.append(t)
@@ -187,8 +194,8 @@ def _area(front: list[optuna.trial.FrozenTrial], k: int, right: float, chance: f
     """The share of the accuracy-vs-MFLOPs area under ``front`` (cheapest first) that only its ``k``-th trial
     covers, up to ``right`` MFLOPs: its lead over the next cheaper one times the MFLOPs until the next dearer one."""
     lower = _accuracy(front[k - 1]) if k else chance
-    upper = front[k + 1].user_attrs[cost] if k + 1 < len(front) else right
-    return (_accuracy(front[k]) - lower) * (upper - front[k].user_attrs[cost])
+    upper = trial_cost(front[k + 1], cost) if k + 1 < len(front) else right
+    return (_accuracy(front[k]) - lower) * (upper - trial_cost(front[k], cost))
 
 
 def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: float, cost: str = "mflops",
@@ -212,10 +219,11 @@ def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: f
     leaders = list({t.number: t for t in leaders}.values())  # the most accurate may be a start candidate too
     if not leaders:
         return [], []
-    measured = [t for t in measured if t.user_attrs.get(cost) is not None]  # --no-latency: nothing to draw against
-    right, lead = leaders[0].user_attrs.get(cost, 0.0), {t.number for t in leaders}
+    right, lead = trial_cost(leaders[0], cost), {t.number for t in leaders}
+    if right == math.inf:  # no cost recorded (--no-latency): nothing is cheaper than the leader
+        return leaders, []
     front = [t for t in _merit_front(measured, val_images, chance, cost)
-             if t.user_attrs[cost] < right and t.number not in lead]
+             if trial_cost(t, cost) < right and t.number not in lead]
     others = sorted(range(len(front)), key=lambda k: -_area(front, k, right, chance, cost))[:FINALISTS - 1]
     return leaders, [front[k] for k in sorted(others)]
 

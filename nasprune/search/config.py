@@ -11,6 +11,7 @@ from ..choices import OBJECTIVES, PLACEMENTS, PRUNERS, SAMPLERS
 from ..data import DataOptions
 from ..errors import ConfigError
 from ..options import flag
+from ..text import plural
 
 __all__ = ["SearchConfig", "SearchResult", "OBJECTIVES", "SAMPLERS"]
 
@@ -122,6 +123,11 @@ class SearchConfig:
         return self.objectives == "accuracy,latency" or self.max_latency_ms is not None
 
     @property
+    def cost(self) -> str:
+        """The trial attribute the search counts as a network's cost: its latency where that is an objective."""
+        return "latency_ms" if self.objectives == "accuracy,latency" else "mflops"
+
+    @property
     def multi_objective(self) -> bool:
         return len(OBJECTIVES[self.objectives]) > 1
 
@@ -131,8 +137,8 @@ class SearchConfig:
         names = OBJECTIVES[self.objectives]
         if self.objectives != "accuracy,latency":
             return names
-        threads = f"{self.latency_threads} thread{'s' * (self.latency_threads != 1)}"
-        return names[0], f"{names[1]} ({self.latency_runtime}, batch {self.latency_batch}, {threads})"
+        return names[0], (f"{names[1]} ({self.latency_runtime}, batch {self.latency_batch}, "
+                          f"{plural(self.latency_threads, 'thread')})")
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from torch import nn
 from ..artifacts import artifact_store, upload_files
 from ..checkpoint import save_model
 from ..data import DataSplits
-from ..deploy import runtime_latency
+from ..deploy import ArchLatency, runtime_latency
 from ..diagnostics import GradientRecorder, trial_diagnostics
 from ..errors import (
     DISK_FULL,
@@ -248,7 +247,7 @@ class Objective:
         network, or one sampled twice, keeps its first figure): eager PyTorch on the training device under its
         autocast (batch 1: the figure every trial has had), or ``latency_runtime`` on the CPU
         (nasprune.deploy.ArchLatency). Other workers training on the same device mark the figure ``shared``."""
-        key = json.dumps(arch.to_dict(), sort_keys=True)
+        key = ArchLatency.key(arch)
         if key not in self._latencies:
             if self.latency_runtime == "torch" and self.latency_batch == 1:
                 figure = measure_latency(model, self.data.input_shape, threads=self.latency_threads,

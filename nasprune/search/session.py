@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from .._optuna import quiet_optuna
 from ..data import DataSplits, load_data
 from ..data.placement import place_data
-from ..deploy import RUNTIME_NAMES
+from ..deploy import runtime_where
 from ..errors import CandidateError, StudyError
 from ..events import Note, OnEvent, TrialEnd, emit
 from ..record import (
@@ -73,11 +73,6 @@ def _sampler(kind: str, seed: int, trials: int | None) -> optuna.samplers.BaseSa
                                           n_startup_trials=min(10, max(4, expected // 4)))
 
 
-def _cost(config: SearchConfig) -> str:
-    """The trial attribute a search counts as a network's cost: its latency where that is an objective."""
-    return "latency_ms" if config.objectives == "accuracy,latency" else "mflops"
-
-
 def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.pruners.BasePruner, list, str]:
     """(Optuna pruner, per-epoch rules, description) for the configured pruner; ``chance``: the validation
     accuracy of always guessing the largest class."""
@@ -86,7 +81,7 @@ def _pruning(config: SearchConfig, epochs: int, chance: float) -> tuple[optuna.p
         name = "rungs" if config.multi_objective else "hyperband"
     rules: list = [] if config.multi_objective else [optuna_pruner_rule]  # SO: report every epoch
     if name == "rungs":
-        rule = RungRule(epochs, chance=chance, cost=_cost(config))
+        rule = RungRule(epochs, chance=chance, cost=config.cost)
         rules.append(rule)
         if not rule.rungs and not rule.judged:
             too_few = f"{plural(epochs, 'epoch')} {'is' if epochs == 1 else 'are'} too few"
@@ -161,11 +156,10 @@ class _AfterTrial:
 
 def latency_where(config: SearchConfig, runtime: Runtime) -> str:
     """Where a search measures latency, in words: the runtime, its device, batch and threads."""
-    threads = f"{config.latency_threads} thread{'s' * (config.latency_threads != 1)}"
     if config.latency_runtime == "torch" and config.latency_batch == 1:
         where = f"PyTorch on {runtime.device.type.upper()}" + (f" ({runtime.precision})" if runtime.amp_dtype else "")
-        return f"{where}, batch 1, {threads}"
-    return f"{RUNTIME_NAMES[config.latency_runtime]} CPU, batch {config.latency_batch}, {threads}"
+        return f"{where}, batch 1, {plural(config.latency_threads, 'thread')}"
+    return runtime_where(config.latency_runtime, config.latency_batch, config.latency_threads)
 
 
 def _stamp(config: SearchConfig, space: SearchSpace, epochs: int, data: DataSplits, runtime: Runtime) -> dict:
@@ -347,7 +341,7 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
             time.sleep(WAIT_SECONDS)  # another worker's retraining (or the first worker's planning) is under way
             continue
         plans = retrain_specs(retrain_candidates(study), study, s.epochs, clock, len(s.data.val),
-                              chance_level(s.data.val.y), space_epochs=_epochs(s.config, s.space), cost=_cost(s.config))
+                              chance_level(s.data.val.y), space_epochs=_epochs(s.config, s.space), cost=s.config.cost)
         if not plans:
             break
         for source, spec in plans:

@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 
 from ..choices import PRUNERS  # the pruner names a user can pick (re-exported)
 from ..record import RETRAIN_OF  # a retrained winner was chosen already: rules neither judge it nor count it
-from .budget import LEARNED_MARGIN, TIME_BUDGET, Clock, learned
+from .budget import LEARNED_MARGIN, TIME_BUDGET, Clock, learned, trial_cost
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "PRUNERS", "make_optuna_pruner", "EpochRule",
            "Deadline", "LEARNED_MARGIN", "DOMINANCE_MARGIN", "WARMUP_SHARE", "OVERRUN", "chance_level"]
@@ -99,7 +99,7 @@ class RungRule:
         """Validation accuracies at ``epoch`` of other trials that reached it and cost at most
         ``tolerance * mflops`` (the cost: :attr:`cost`)."""
         return [t.user_attrs["history"][epoch - 1]["val_acc"] for t in _comparable(trials, number, epoch)
-                if _cost(t, self.cost) <= mflops * self.tolerance]
+                if trial_cost(t, self.cost) <= mflops * self.tolerance]
 
     def learned(self, val_acc: float) -> bool:
         """Whether a validation accuracy is clearly above chance. Below that, an order of trials is noise: on a
@@ -136,7 +136,7 @@ class RungRule:
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | None:
         if (epoch not in self.rungs and epoch not in self.judged) or RETRAIN_OF in trial.user_attrs:
             return None
-        mflops = _cost(trial, self.cost)
+        mflops = trial_cost(trial, self.cost)
         trials = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                                    TrialState.RUNNING))
         if epoch in self.judged:
@@ -164,14 +164,8 @@ def _leader(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int, max
             cost: str = "mflops") -> tuple[float, int, float] | None:
     """(validation accuracy at ``epoch``, number, cost) of the most accurate other trial there that costs at
     most ``max_mflops`` (MFLOPs, or another ``cost`` attribute); None if there is none."""
-    return max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number, _cost(t, cost))
-                for t in _comparable(trials, number, epoch) if _cost(t, cost) <= max_mflops), default=None)
-
-
-def _cost(t: optuna.trial.FrozenTrial | optuna.Trial, key: str = "mflops") -> float:
-    """A trial's cost (MFLOPs, or ``key``); infinite where it recorded none (it is then nobody's cheaper peer)."""
-    cost = t.user_attrs.get(key)
-    return math.inf if cost is None else cost
+    return max(((t.user_attrs["history"][epoch - 1]["val_acc"], t.number, trial_cost(t, cost))
+                for t in _comparable(trials, number, epoch) if trial_cost(t, cost) <= max_mflops), default=None)
 
 
 def _comparable(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int) -> list[optuna.trial.FrozenTrial]:
