@@ -79,12 +79,16 @@ def _out_dir(config: PruneConfig, source: Picked) -> Path:
     return out
 
 
-def _study_latency(model: nn.Module, shape: tuple[int, int, int], stamp: dict[str, Any]) -> float:
+def _study_latency(model: nn.Module, shape: tuple[int, int, int], stamp: dict[str, Any],
+                   deployed: dict[str, Any]) -> float:
     """The pruned model's latency where its study measured its trials' (``accuracy,latency``: the stamp's runtime,
-    batch and threads; on the CPU, where a study that timed PyTorch on a GPU is compared on the CPU)."""
+    batch and threads; on the CPU, where a study that timed PyTorch on a GPU is compared on the CPU): the
+    slower-than-source check's figure (``deployed``) where it was taken there, else measured."""
     where = stamp.get("latency") or {}
-    return runtime_latency(model, shape, where.get("runtime", "torch"), where.get("batch", 1),
-                           where.get("threads", 1)).median_ms
+    runtime, batch, threads = where.get("runtime", "torch"), where.get("batch", 1), where.get("threads", 1)
+    if (deployed["runtime"], deployed["batch"], deployed["threads"]) == (runtime, batch, threads):
+        return deployed["after_ms"]
+    return runtime_latency(model, shape, runtime, batch, threads).median_ms
 
 
 def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str, Any], depth: int,
@@ -95,7 +99,7 @@ def _record(source: Picked, out: Path, after: dict[str, Any], summary: dict[str,
     stamp = stamp_of(study)
     objectives = stamp.get("objectives", "accuracy,mflops")
     cost = {"accuracy,mflops": lambda: after["mflops"], "accuracy,params": lambda: after["params"] / 1e6,
-            "accuracy,latency": lambda: _study_latency(model, shape, stamp)}
+            "accuracy,latency": lambda: _study_latency(model, shape, stamp, summary["deployed"])}
     values = [after["val_accuracy"]] + ([cost[objectives]()] if objectives in cost else [])
     attrs = {"checkpoint": str(out), "arch": f"{summary['arch']} (pruned from trial {source.trial.number})",
              "depth": depth, "mflops": after["mflops"], "params": after["params"],

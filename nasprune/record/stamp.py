@@ -45,8 +45,7 @@ def make_stamp(*, space: str, space_file: str, space_hash: str, data: str, objec
     refused rather than mixing two augmentations. ``latency``: where the latency of a study that optimizes or
     budgets it is measured (runtime, batch, threads): two runtimes' figures are not comparable."""
     extra = {"augment_used": augment_used, "augment_note": augment_note} if augment_used else {}
-    if latency is not None:
-        extra |= {"latency": latency, "max_latency_ms": max_latency_ms}
+    extra |= {"latency": latency, "max_latency_ms": max_latency_ms}  # None where latency decides nothing
     return {"space": space, "space_file": space_file, "space_hash": space_hash, "data": data,
             "objectives": objectives, "epochs": epochs, "max_mflops": max_mflops, "max_params": max_params,
             "seed": seed, **data_stamp(options), **extra}

@@ -5,7 +5,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nasprune import ConfigError, SearchConfig, search
+from nasprune import ConfigError, SearchConfig, StudyError, search
 from nasprune.cli.parser import build_parser
 from nasprune.measure import Latency
 from nasprune.record import open_storage, stamp_of
@@ -47,7 +47,7 @@ def test_latency_is_the_second_objective_measured_once_per_architecture(tmp_path
                         latency_batch=4, trials=6)
     assert study.metric_names == ["val_accuracy", "latency_ms (onnxruntime, batch 4, 1 thread)"]
     assert stamp_of(study)["latency"] == {"runtime": "onnxruntime", "batch": 4, "threads": 1,
-                                          "where": "ONNX Runtime CPU, batch 4, 1 thread"}
+                                          "where": "ONNX Runtime CPU batch 4, 1 thread"}
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     for t in complete:
         assert t.values[1] == t.user_attrs["latency_ms"]
@@ -77,6 +77,9 @@ def test_a_latency_budget_stops_slower_candidates_before_training(tmp_path, tiny
         assert t.state == TrialState.PRUNED and "over budget: latency_ms 9 > budget 5" in t.user_attrs["reason"]
         assert not t.user_attrs.get("history")  # rejected before training
     assert stamp_of(study)["max_latency_ms"] == 5.0
+    # a resume without the budget would mix trials judged by it with trials that were not
+    with pytest.raises(StudyError, match="was made with latency=.*onnxruntime.*, this command asks for latency=None"):
+        run(tmp_path, tiny_space, latency_runtime="onnxruntime", trials=12)
 
 
 @pytest.mark.parametrize("kw, words", [
@@ -103,3 +106,17 @@ def test_the_search_command_takes_the_latency_flags():
                                       "onnxruntime", "--latency-batch", "8", "--max-latency-ms", "2.5"])
     assert (args.objectives, args.latency_runtime, args.latency_batch, args.max_latency_ms) == (
         "accuracy,latency", "onnxruntime", 8, 2.5)
+
+
+def test_a_pruned_model_of_a_latency_study_is_recorded_with_its_latency_there(tmp_path, tiny_space):
+    from nasprune import PruneConfig, prune
+
+    result, _ = run(tmp_path, tiny_space, objectives="accuracy,latency", latency_batch=2, trials=3)
+    pruned = prune(PruneConfig(study=result.study_name, results_dir=tmp_path, target_mflops=0.5, finetune_epochs=0,
+                               latency_batch=2))
+    companion = optuna.load_study(study_name=f"{result.study_name}.pruned", storage=open_storage(result.storage))
+    (trial,) = companion.trials
+    assert len(trial.values) == 2  # accuracy and latency, as the study's own trials
+    deployed = pruned.summary["deployed"]
+    assert (deployed["runtime"], deployed["batch"]) == ("torch", 2)  # where the study measured: its figure is used
+    assert trial.values[1] == deployed["after_ms"]
