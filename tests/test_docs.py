@@ -17,13 +17,18 @@ from nasprune.space.values import Field
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def gen():
-    """docs/gen_reference.py, loaded from its file (docs/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("gen_reference", ROOT / "docs" / "gen_reference.py")
+def _docs_module(name: str):
+    """docs/NAME.py, loaded from its file (docs/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def gen():
+    """docs/gen_reference.py."""
+    return _docs_module("gen_reference")
 
 
 def schema_keys() -> set[str]:
@@ -146,10 +151,7 @@ def test_the_generated_pages_are_in_the_navigation(gen):
 @pytest.fixture(scope="module")
 def griffe_rst():
     """docs/griffe_rst.py (its functions need no griffe; its extension class does)."""
-    spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "docs" / "griffe_rst.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _docs_module("griffe_rst")
 
 
 def test_docstrings_render_as_written(griffe_rst):

@@ -14,13 +14,11 @@ from nasprune import (
     ConfigError,
     ExportConfig,
     ExportError,
-    SearchConfig,
     StageSpec,
     TrialSpec,
     build_model,
     export,
     save_model,
-    search,
 )
 from nasprune.cli import main
 from nasprune.prune import Target, prune_channels
@@ -28,22 +26,6 @@ from nasprune.prune import Target, prune_channels
 pytest.importorskip("onnxruntime", reason="the export extra: pip install -e '.[export]'")
 
 ARCH = ArchSpec(1, 10, (StageSpec(1, 8, 1), StageSpec(1, 16, 2)), stem_channels=8)
-SPACE = """\
-architecture:
-  stem_channels: 8
-  block: {choices: [plain, basic]}
-  stages: {count: 2, repeats: 1, channels: [8, 16]}
-training: {epochs: 1, batch_size: 64, lr: 0.05}
-"""
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("int8-study")
-    (root / "space.yaml").write_text(SPACE)
-    search(SearchConfig(space=str(root / "space.yaml"), trials=2, results_dir=root / "results", study="s",
-                        latency=False))
-    return root / "results"
 
 
 def test_int8_writes_the_quantized_model_and_reports_both_accuracies(study, tmp_path, capsys):
