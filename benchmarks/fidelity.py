@@ -101,6 +101,7 @@ def _run(spec, splits, runtime, seed: int, test: bool) -> dict:
 def run_set(root: Path, name: str, args: argparse.Namespace) -> None:
     from nasprune import build_model
     from nasprune.data import Split
+    from nasprune.search.stopping import chance_level
     from nasprune.spec import TrialSpec, describe
     from nasprune.train import resolve_runtime
 
@@ -112,7 +113,8 @@ def run_set(root: Path, name: str, args: argparse.Namespace) -> None:
     subset = replace(splits, train=Split(splits.train.x[:half], splits.train.y[:half]))
     print(f"{name}: {len(specs)} candidates, plan {plan} epochs, full {args.full_epochs}", flush=True)
     with open(args.out, "a") as f:
-        f.write(json.dumps({"set": name, "cand": -1, "kind": "setup", "plan": plan}) + "\n")
+        f.write(json.dumps({"set": name, "cand": -1, "kind": "setup", "plan": plan,
+                            "chance": chance_level(splits.val.y)}) + "\n")
 
     def with_train(spec: TrialSpec, **changes) -> TrialSpec:
         return TrialSpec(spec.arch, spec.train.replace(**changes))
@@ -191,7 +193,7 @@ def table(path: Path) -> str:
         full = {i: r["test_acc"] for i, r in runs.get("full0", {}).items()}
         if len(full) < 4:
             continue
-        chance = 2 * _chance(name, path)
+        chance = 2 * _chance(runs)
 
         def line(label: str, scores: dict[int, float], epochs: str, cost: float, learned: str) -> str:
             return _line(name, full, label, scores, epochs, cost, learned)  # noqa: B023 (called in this iteration)
@@ -232,9 +234,13 @@ def _line(name: str, full: dict[int, float], label: str, scores: dict[int, float
     return f"| {name} | {label} | {epochs} | {len(common)} | {tau:.2f} | {rho:.2f} | {top}/3 | {cost:.2f} | {learned} |"
 
 
-def _chance(name: str, path: Path) -> float:
-    """Chance accuracy of a set's validation split: always the largest class (the sets are balanced)."""
-    return {"letters": 1 / 12}.get(name, 1 / 10)
+def _chance(runs: dict[str, dict[int, dict]]) -> float:
+    """Chance accuracy of a set's validation split (always its largest class), as its setup row recorded it."""
+    setup = runs.get("setup", {}).get(-1, {})
+    if "chance" not in setup:
+        raise SystemExit("fidelity.py: a set's setup row records no chance level (written by an older fidelity.py); "
+                         "add it, or run the set again into a new --out file")
+    return setup["chance"]
 
 
 def main() -> None:
