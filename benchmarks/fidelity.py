@@ -15,7 +15,9 @@ explores most) and trained, one candidate at a time (a benchmark cut short has w
                   fidelity and ranks above the rest by that run; cost: 6ep + a third of a full run
     ``plan``      the epochs a new 10-minute study plans for its trials on one core (nasprune.search.budget); run
                   only where that is at most half a full run (else it is about as costly as one)
-  and scores read from the ``6ep`` run's learning curve: ``sotl`` (minus the sum of the training losses of its
+  and scores read part-way through seed 1's full run at epochs ``PARTIAL`` (what a search's rung sees of a trial on
+  the full schedule): its validation accuracy there (``val@k``) and minus the sum of its training losses so far
+  (``sotl@k``); and scores read from the ``6ep`` run's learning curve: ``sotl`` (minus the sum of the training losses of its
   epochs, Ru et al. 2021), ``val_loss`` (minus the last validation loss), and the zero-cost ``params``.
 
 Reported per set and fidelity: Kendall tau and Spearman rho against the full score, how many of the full score's
@@ -41,6 +43,11 @@ from dataclasses import replace
 from pathlib import Path
 
 FIDELITIES = ("2ep", "subset", "batch32", "6ep", "sotl", "val_loss", "promote", "plan", "params")
+#: the short runs trained at seed 2 (the other fidelities are read from them or from the full runs)
+RUNS = ("2ep", "subset", "batch32", "6ep", "promote", "plan")
+#: epochs at which a search's rung reads a trial's curve: its validation accuracy there (``val@k``) or the sum of its
+#: training losses so far (``sotl@k``), read from seed 1's full run, so the schedule is the full one, as in a trial
+PARTIAL = (1, 2, 3, 4, 6)
 
 
 def _history(result) -> list[dict]:
@@ -130,17 +137,21 @@ def run_set(root: Path, name: str, args: argparse.Namespace) -> None:
             f.write(json.dumps(row) + "\n")
         print(f"{name} #{i} {kind}: val {row['history'][-1]['val_acc']:.4f} in {row['seconds']:.0f} s", flush=True)
 
+    runs = set(args.runs)
     for i, (spec, _) in enumerate(specs):  # one candidate at a time: a benchmark cut short has whole rows
-        one(i, "2ep", with_train(spec, epochs=2), splits, 2)
-        one(i, "subset", with_train(spec, epochs=4), subset, 2)
-        one(i, "batch32", with_train(spec, epochs=2, batch_size=32), splits, 2)
-        one(i, "6ep", with_train(spec, epochs=6), splits, 2)
+        for kind, train_spec, data in (("2ep", with_train(spec, epochs=2), splits),
+                                       ("subset", with_train(spec, epochs=4), subset),
+                                       ("batch32", with_train(spec, epochs=2, batch_size=32), splits),
+                                       ("6ep", with_train(spec, epochs=6), splits)):
+            if kind in runs:
+                one(i, kind, train_spec, data, 2)
         for seed in (0, 1):
             one(i, f"full{seed}", with_train(spec, epochs=args.full_epochs), splits, seed, test=True)
     short = {r["cand"]: r for r in _rows(args.out) if r["set"] == name and r["kind"] == "6ep"}
     for i in sorted(short, key=lambda i: -short[i]["history"][-1]["val_acc"])[:max(1, round(len(short) / 3))]:
-        one(i, "promote", with_train(specs[i][0], epochs=args.full_epochs), splits, 2)
-    if plan <= args.full_epochs / 2:  # a longer plan costs about a full run, and ranks near the ceiling
+        if "promote" in runs:
+            one(i, "promote", with_train(specs[i][0], epochs=args.full_epochs), splits, 2)
+    if "plan" in runs and plan <= args.full_epochs / 2:  # a longer plan costs about a full run
         for i, (spec, _) in enumerate(specs):
             one(i, "plan", with_train(spec, epochs=plan), splits, 2)
 
@@ -213,6 +224,17 @@ def table(path: Path) -> str:
             learned = (f"{sum(r['history'][-1]['val_acc'] > chance for r in source.values())}/{len(source)}"
                        if kind in runs and kind != "promote" else "")
             lines.append(line(kind, scores, epochs, _cost(runs, kind), learned))
+        for k in PARTIAL:  # what a rung sees: a trial's curve part-way through the full schedule (seed 1)
+            curves = {i: r["history"][:k] for i, r in runs.get("full1", {}).items() if len(r["history"]) > k}
+            if not curves:
+                continue
+            cost = (sum(h["seconds"] for c in curves.values() for h in c)
+                    / sum(h["seconds"] for r in runs["full1"].values() for h in r["history"]))
+            learned = f"{sum(c[-1]['val_acc'] > chance for c in curves.values())}/{len(curves)}"
+            lines.append(line(f"val@{k} (seed 1's curve)", {i: c[-1]["val_acc"] for i, c in curves.items()}, str(k),
+                              cost, learned))
+            lines.append(line(f"sotl@{k} (seed 1's curve)", {i: -sum(h["train_loss"] for h in c)
+                                                              for i, c in curves.items()}, str(k), cost, ""))
         onsets = [next((e + 1 for e, h in enumerate(r["history"]) if h["val_acc"] > chance), None)
                   for r in runs.get("full0", {}).values()]
         reached = sorted(o for o in onsets if o is not None)
@@ -252,6 +274,9 @@ def main() -> None:
     parser.add_argument("--max-share", type=float, default=0.25,
                         help="candidates cost at most this share of ResNet-20's MFLOPs (default 0.25)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the candidates' draw (default 1)")
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS,
+                        help="short runs to train beside the two full ones (default: all; the partial-curve scores "
+                             "read seed 1's full run and need none)")
     parser.add_argument("--out", type=Path, default=Path("fidelity.jsonl"))
     parser.add_argument("--table", action="store_true", help="print the table from --out and run nothing")
     args = parser.parse_args()
