@@ -50,6 +50,7 @@ examples:
   nasprune prune --model results/my-study/trials/00017 --target-params 0.3
   nasprune prune --study my-study --trial 17 --blocks                 # whole redundant residual blocks out
   nasprune prune --study my-study --trial 17 --blocks --target-mflops 0.5   # blocks first, then channels
+  nasprune prune --study fast --target-latency 0.5    # half the latency where the study measured it (its runtime)
 
 Writes RESULTS_DIR/STUDY/pruned/NAME/: spec.json, weights.pt (plain tensors), pruning.json (torch-pruning's
 history, to rebuild the pruned shapes), data.json, summary.json and summary.md; load it with
@@ -175,11 +176,14 @@ def _add_study(p: argparse.ArgumentParser, required: bool = True, what: str = "a
     p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="default: results")
 
 
-def _add_runtime(p: argparse.ArgumentParser, graphs: bool = True) -> None:
+def _add_runtime(p: argparse.ArgumentParser, graphs: bool = True, study_threads: bool = False) -> None:
+    """The device options; ``study_threads``: --latency-threads defaults to the study's (prune), else 1."""
     r = p.add_argument_group("device")
     r.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N (default: auto)")
-    r.add_argument("--latency-threads", type=int, default=1, metavar="N",
-                   help="CPU threads for latency measurements (default: 1; recorded with every figure)")
+    r.add_argument("--latency-threads", type=int, default=None if study_threads else 1, metavar="N",
+                   help="CPU threads for latency measurements (default: "
+                        + ("the study's where it measured latency for an objective or budget, else 1" if study_threads
+                           else "1") + "; recorded with every figure)")
     if not graphs:
         return
     r.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -325,14 +329,16 @@ def _add_prune(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--no-record", action="store_true", help="do not record the pruned model with the study")
     out.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_data(p, for_search=False)
-    _add_runtime(p)
+    _add_runtime(p, study_threads=True)
     where = p.add_argument_group("where the model will run (the latency target, and the slower-than-source check)")
-    where.add_argument("--latency-runtime", choices=LATENCY_RUNTIMES, default=LATENCY_RUNTIMES[0],
-                       help="time the source and the pruned model in eager PyTorch (torch, default) or ONNX Runtime "
+    where.add_argument("--latency-runtime", choices=LATENCY_RUNTIMES,
+                       help="time the source and the pruned model in eager PyTorch (torch) or ONNX Runtime "
                             "(onnxruntime: pip install -e '.[export]'), on the CPU with --latency-threads; a pruned "
-                            "model slower there than its source is an error the summary names")
-    where.add_argument("--latency-batch", type=int, default=1, metavar="N",
-                       help="images per timed pass in that runtime (default: 1)")
+                            "model slower there than its source is an error the summary names (default: the study's, "
+                            "where it was searched with --objectives accuracy,latency or --max-latency-ms, with its "
+                            "batch and threads where those are not given; else torch)")
+    where.add_argument("--latency-batch", type=int, metavar="N",
+                       help="images per timed pass in that runtime (default: the study's, else 1)")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:

@@ -123,7 +123,8 @@ def prune_text(result: Any) -> str:
     if deployed:
         asked = (f"; target {target['value']:.0%}: {'reached' if target['reached'] else 'NOT reached'}"
                  if target["kind"] == "latency" else "")
-        lines.append(f"latency in {deployed['where']}: {deployed['before_ms']:.3f} -> {deployed['after_ms']:.3f} ms "
+        chosen = " (the study's)" if deployed.get("from_study") else ""
+        lines.append(f"latency in {deployed['where']}{chosen}: {deployed['before_ms']:.3f} -> {deployed['after_ms']:.3f} ms "
                      f"({deployed['kept']:.0%} of the source's{asked})")
         if deployed["error"] and target["kind"] != "latency":
             lines.append(f"  prune for speed there: --target-latency R --latency-runtime {deployed['runtime']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,12 @@ from ..errors import ConfigError
 from ..options import flag
 from .channels import IMPORTANCES, Target
 
-__all__ = ["PruneConfig", "PruneResult"]
+__all__ = ["PruneConfig", "PruneResult", "LATENCY_DEFAULTS", "resolve_latency"]
+
+#: where latency is measured when neither the options nor the study say: eager PyTorch, one image, one thread
+LATENCY_DEFAULTS = {"latency_runtime": "torch", "latency_batch": 1, "latency_threads": 1}
+#: the stamp's words (nasprune.record.make_stamp's ``latency``) for each of them
+_STAMP_WORDS = {"latency_runtime": "runtime", "latency_batch": "batch", "latency_threads": "threads"}
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -26,7 +31,9 @@ class PruneConfig:
     ``pick_mflops`` the most accurate one within that budget) or from a saved model folder (``model``, with
     ``data``). Exactly one target may be given; by default half of the multiply-adds are kept. ``target_latency``
     keeps a share of the source's latency in ``latency_runtime`` (CPU, ``latency_batch`` images,
-    ``latency_threads`` threads), measured after each pruning step. With ``blocks``,
+    ``latency_threads`` threads), measured after each pruning step; each of the three left None is the study's, where
+    it was searched with a latency objective or budget (:func:`resolve_latency`), else torch, 1 image, 1 thread. With
+    ``blocks``,
     redundant residual blocks are removed first, and channels only if a target is given (a share of the
     original model's cost, of which the removed blocks already took their part).
 
@@ -73,9 +80,10 @@ class PruneConfig:
     #                       are then pruned only if a target is given
     block_max_drop: float = 1.0  # validation accuracy points the block removals may cost, before fine-tuning
     probe_images: int = 256  # validation images of the redundancy probe that picks the blocks
-    latency_threads: int = 1  # CPU threads of the latency measurements before and after
-    latency_runtime: str = "torch"  # where the latency target and the slower-than-source check are measured (CPU)
-    latency_batch: int = 1  # images per pass of those measurements
+    # where the model will run; None: the study's (resolve_latency), else LATENCY_DEFAULTS
+    latency_threads: int | None = None  # CPU threads of the latency measurements before and after
+    latency_runtime: str | None = None  # where the latency target and the slower-than-source check are measured (CPU)
+    latency_batch: int | None = None  # images per pass of those measurements
 
     def __post_init__(self) -> None:
         if (self.study is None) == (self.model is None):
@@ -101,13 +109,14 @@ class PruneConfig:
             raise ConfigError(f"--finetune-lr must be > 0 (got {self.finetune_lr})")
         if self.block_max_drop < 0:
             raise ConfigError(f"--block-max-drop must be >= 0 points (got {self.block_max_drop})")
-        if not 1 <= self.latency_threads <= 1024:
+        if self.latency_threads is not None and not 1 <= self.latency_threads <= 1024:
             raise ConfigError(f"--latency-threads must be between 1 and 1024 (got {self.latency_threads})")
-        if self.latency_runtime not in LATENCY_RUNTIMES:
+        if self.latency_runtime is not None and self.latency_runtime not in LATENCY_RUNTIMES:
             raise ConfigError(f"unknown --latency-runtime {self.latency_runtime!r}; valid: {', '.join(LATENCY_RUNTIMES)}")
-        if not 1 <= self.latency_batch <= 4096:
+        if self.latency_batch is not None and not 1 <= self.latency_batch <= 4096:
             raise ConfigError(f"--latency-batch must be between 1 and 4096 (got {self.latency_batch})")
-        require_runtime(self.latency_runtime)  # onnxruntime installed where it is asked for
+        if self.latency_runtime is not None:
+            require_runtime(self.latency_runtime)  # onnxruntime installed where it is asked for
         if self.target_latency is not None and self.sparse_epochs:
             raise ConfigError("--sparse-epochs works with --target-mflops, --target-params and --channel-ratio, not "
                               "with --target-latency (which prunes in several measured steps); leave one out")
@@ -134,6 +143,34 @@ class PruneConfig:
         if self.channel_ratio is not None:
             return Target("channels", self.channel_ratio)
         return Target("mflops", 0.5 if self.target_mflops is None else self.target_mflops)
+
+
+def resolve_latency(config: PruneConfig, stamp: Mapping[str, Any]) -> tuple[PruneConfig, tuple[str, ...]]:
+    """``config`` with its latency runtime, batch and threads filled in: each one it leaves None is the study's, where
+    ``stamp`` (the source study's, nasprune.record.stamp_of; empty for a saved folder) records where the search
+    measured latency (``--objectives accuracy,latency`` or ``--max-latency-ms``): a model searched to be fast in ONNX
+    Runtime is pruned, and checked for being slower than its source, in ONNX Runtime. What neither says is
+    LATENCY_DEFAULTS. A value given in ``config`` always wins.
+
+    Returns:
+        (the config with all three set, the fields taken from the study, in LATENCY_DEFAULTS' order).
+
+    Raises:
+        ConfigError: the study's runtime is onnxruntime and it is not installed here (says what to install).
+
+    Example::
+
+        config, taken = resolve_latency(PruneConfig(study="s", target_latency=0.5), stamp_of(study))
+        config.latency_runtime, taken   # ('onnxruntime', ('latency_runtime', 'latency_batch', 'latency_threads'))
+    """
+    study = stamp.get("latency") or {}  # None where latency decided nothing in the search
+    values, taken = {}, []
+    for name, default in LATENCY_DEFAULTS.items():
+        given, recorded = getattr(config, name), study.get(_STAMP_WORDS[name])
+        if given is None and recorded is not None:
+            taken.append(name)
+        values[name] = given if given is not None else recorded if recorded is not None else default
+    return replace(config, **values), tuple(taken)
 
 
 @dataclass

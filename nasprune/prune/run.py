@@ -14,7 +14,7 @@ from torch import nn
 from ..checkpoint import save_model
 from ..data import BatchAugment, DataSplits, Normalizer, train_batches
 from ..data.placement import place_data
-from ..deploy import RUNTIME_NAMES, add_deployed_latency, fast_channels, runtime_latency
+from ..deploy import RUNTIME_NAMES, add_deployed_latency, fast_channels, runtime_latency, runtime_where
 from ..diagnostics import probe_batch
 from ..errors import ConfigError, StudyError
 from ..evaluation import measure_model
@@ -27,7 +27,7 @@ from ..spec import TrainSpec, TrialSpec, describe
 from ..train import Runtime, evaluate, resolve_runtime, train
 from .blocks import BlockLog, prune_blocks, removable_blocks
 from .channels import PruneLog, Target, prune_channels, tp
-from .config import PruneConfig, PruneResult
+from .config import PruneConfig, PruneResult, resolve_latency
 from .latency import LatencyLog, prune_to_latency
 from .summary import deployed_check, launch_bound_note, write_summary
 
@@ -252,6 +252,17 @@ def _summary(source: Picked, config: PruneConfig, **parts: Any) -> dict[str, Any
     }
 
 
+def _from_study_note(config: PruneConfig, taken: tuple[str, ...], stamp: dict[str, Any]) -> str:
+    """Say which latency settings came from the study, and how to choose others."""
+    budget = stamp.get("max_latency_ms")
+    why = ("--objectives accuracy,latency" if stamp.get("objectives") == "accuracy,latency"
+           else f"--max-latency-ms {budget:g}" if budget is not None else "a latency budget")
+    where = runtime_where(config.latency_runtime, config.latency_batch, config.latency_threads)
+    flags = ", ".join(f"--{name.replace('_', '-')}" for name in taken)
+    return (f"  latency measured in {where}: the study's (searched with {why}); {flags} "
+            f"{'chooses' if len(taken) == 1 else 'choose'} another")
+
+
 def prune(config: PruneConfig, on_event: OnEvent | None = None,
           latency: Callable[[nn.Module], Latency] | None = None) -> PruneResult:
     """Prune a trained network to a target, fine-tune it, and record before and after.
@@ -263,8 +274,10 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
     receives what happens as it happens (nasprune.events: Notes, and an Epoch per sparse or fine-tuning epoch).
 
     The source and the pruned model are timed where the model will run (``config.latency_runtime``, batch and
-    threads); a pruned model slower there than its source is named in the summary's ``error`` (and
-    ``deployed``), not left to a table row. ``latency``: that measurement, ``model -> Latency`` (default:
+    threads; those left None are the study's where it was searched with a latency objective or budget:
+    :func:`~nasprune.prune.config.resolve_latency`, said in a Note and in the summary's ``deployed.from_study``); a
+    pruned model slower there than its source is named in the summary's ``error`` (and ``deployed``), not left to
+    a table row. ``latency``: that measurement, ``model -> Latency`` (default:
     :func:`nasprune.deploy.runtime_latency` with the config's runtime, batch and threads); a latency target
     calls it after every pruning step.
 
@@ -277,6 +290,7 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
                          data=config.data, changes=config.data_changes, download=config.download, cache=config.cache,
                          storage=config.storage,
                          results_dir=config.results_dir, purpose="prune")
+    config, from_study = resolve_latency(config, stamp_of(source.study) if source.study else {})
     out = _out_dir(config, source)
     data = place_data(source.data, runtime.device, config.placement)
     source.model.to(runtime.device, memory_format=runtime.memory_format)
@@ -288,6 +302,8 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
     emit(on_event, Note(f"nasprune prune: {source.label} ({describe(source.spec.arch)}), data {data.describe()}"))
     if source.data_note:
         emit(on_event, Note(f"  data: {source.data_note}"))
+    if from_study:
+        emit(on_event, Note(_from_study_note(config, from_study, stamp_of(source.study))))
     before = measure_model(source.model, data, runtime, config.latency_threads)
     _deployed_latency(before, source.model, data.input_shape, config.latency_threads, on_event)
     channels_before = channel_counts(source.model)
@@ -313,7 +329,8 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
     seconds = {"prune": round(t1 - t0, 2), "finetune": round(time.perf_counter() - t1, 2)}
     after = measure_model(model.eval(), data, runtime, config.latency_threads)
     _deployed_latency(after, model, data.input_shape, config.latency_threads, None, before)
-    deployed = deployed_check(deployed_before, measure(model), config.latency_runtime)
+    deployed = {**deployed_check(deployed_before, measure(model), config.latency_runtime),
+                "from_study": list(from_study)}  # the settings the study chose (none given in the options)
     seconds["total"] = round(time.perf_counter() - started, 2)
     summary = _summary(source, config, before=before, after=after, log=log, data=data, runtime=runtime,
                        pruned_val=pruned_val, round_to=round_to, ft_spec=ft_spec, history=history, seconds=seconds,

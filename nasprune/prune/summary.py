@@ -49,7 +49,8 @@ def _deployed_lines(summary: dict[str, Any]) -> list[str]:
     deployed = summary.get("deployed")
     if not deployed:
         return []
-    line = (f"- latency in {deployed['where']}: {deployed['before_ms']:.3f} ms -> {deployed['after_ms']:.3f} ms "
+    chosen = " (the study's)" if deployed.get("from_study") else ""
+    line = (f"- latency in {deployed['where']}{chosen}: {deployed['before_ms']:.3f} ms -> {deployed['after_ms']:.3f} ms "
             f"({deployed['kept']:.1%} of the source's)")
     return [line] + ([f"- **ERROR**: {deployed['error']}"] if deployed["error"] else [])
 
