@@ -10,6 +10,7 @@ from nasprune.search.stopping import (
     chance_level,
     optuna_pruner_rule,
     rung_epochs,
+    sotl,
     successive_halving_keeps,
 )
 
@@ -32,9 +33,15 @@ def test_successive_halving(value, peers, eta, keeps):
     assert successive_halving_keeps(value, peers, eta) is keeps
 
 
+def history(accs, seconds=1.0, losses=None):
+    """Per-epoch records; the training loss falls as the accuracy rises unless ``losses`` says otherwise."""
+    losses = [1 - a for a in accs] if losses is None else losses
+    return [{"val_acc": a, "train_loss": loss, "seconds": seconds} for a, loss in zip(accs, losses, strict=True)]
+
+
 def frozen(number, mflops, accs, state=TrialState.COMPLETE):
     t = create_trial(state=state, values=[accs[-1], mflops] if state == TrialState.COMPLETE else None,
-                     user_attrs={"mflops": mflops, "history": [{"val_acc": a} for a in accs]})
+                     user_attrs={"mflops": mflops, "history": history(accs)})
     t.number = number
     return t
 
@@ -43,46 +50,65 @@ def test_peers_are_trials_at_most_as_expensive_that_reached_the_epoch():
     rule = RungRule(epochs=10)
     trials = [frozen(0, 1.0, [0.5, 0.6, 0.7]), frozen(1, 1.2, [0.4]), frozen(2, 5.0, [0.9, 0.9, 0.9]),
               frozen(3, 0.2, [0.3, 0.3, 0.3]), frozen(4, 1.0, [0.8, 0.8, 0.8])]
-    assert sorted(rule.peers(trials, 4, epoch=3, mflops=1.0)) == [0.3, 0.7]  # not itself, not the 5-MFLOP one
-    assert sorted(rule.peers(trials, 9, epoch=1, mflops=1.0)) == [0.3, 0.4, 0.5, 0.8]  # 1.2 <= 1.25 * 1.0
+    assert sorted(t.number for t in rule.peers(trials, 4, epoch=3, mflops=1.0)) == [0, 3]  # not itself, not 5 MFLOPs
+    assert sorted(t.number for t in rule.peers(trials, 9, epoch=1, mflops=1.0)) == [0, 1, 3, 4]  # 1.2 <= 1.25 * 1.0
 
 
 def test_where_latency_is_the_objective_a_peer_is_one_no_slower():
     rule = RungRule(epochs=10, cost="latency_ms")
     fast_big, slow_small = frozen(0, 9.0, [0.7, 0.8, 0.9]), frozen(1, 0.5, [0.7, 0.8, 0.9])
     fast_big.user_attrs["latency_ms"], slow_small.user_attrs["latency_ms"] = 0.1, 5.0
-    assert rule.peers([fast_big, slow_small], 7, epoch=3, mflops=0.2) == [0.9]  # 0.2 ms: only the 0.1-ms one
-    reason = rule.dominated_by([fast_big, slow_small], 7, epoch=3, val_acc=0.5, mflops=0.2)
+    assert rule.peers([fast_big, slow_small], 7, epoch=3, mflops=0.2) == [fast_big]  # 0.2 ms: only the 0.1-ms one
+    reason = rule.dominated_by([fast_big, slow_small], 7, epoch=3, history=history([0.3, 0.4, 0.5]), mflops=0.2)
     assert reason.startswith("dominated at epoch 3") and "trial 0 (0.100 ms, no more than its 0.200)" in reason
 
 
 def test_rule_stops_a_trial_beaten_by_cheaper_ones_in_a_multi_objective_study():
     study = optuna.create_study(directions=["maximize", "minimize"])
     for acc in (0.8, 0.85, 0.9):
-        study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": [{"val_acc": acc}]}))
+        study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": history([acc])}))
     rule = RungRule(epochs=10)
-    loser = study.ask()
-    loser.set_user_attr("mflops", 1.0)
+    loser = ask(study, 1.0, [0.5, 0.5])
     assert "beaten by 3 of 3" in rule(loser, 1, 0.5)
     assert rule(loser, 2, 0.5) is None  # not a rung
-    winner = study.ask()
-    winner.set_user_attr("mflops", 1.0)
+    winner = ask(study, 1.0, [0.95])
     assert rule(winner, 1, 0.95) is None
     cheap = study.ask()
     cheap.set_user_attr("mflops", 0.5)  # no peers as cheap as it: never judged against bigger networks
     assert rule(cheap, 1, 0.1) is None
 
 
-def history(accs, seconds=1.0):
-    return [{"val_acc": a, "seconds": seconds} for a in accs]
+
+def ask(study, mflops, accs, losses=None):
+    """A running trial of ``study`` that has trained the epochs of ``accs`` (its history is set before the rules
+    hear of an epoch)."""
+    trial = study.ask()
+    trial.set_user_attr("mflops", mflops)
+    trial.set_user_attr("history", history(accs, losses=losses))
+    return trial
+
+
+def test_a_rung_ranks_by_the_training_losses_so_far_not_by_one_validation_pass():
+    # peers whose validation accuracy at the rung is below the trial's, but whose training losses sum lower:
+    # one noisy validation pass does not save it (at 16x16, epoch 3's validation accuracy kept none of the final
+    # top 3; the summed training losses kept all three)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for number in range(3):
+        study.add_trial(create_trial(values=[0.6, 1.0], user_attrs={
+            "mflops": 1.0, "history": history([0.4, 0.45, 0.5], losses=[1.6, 1.2, 1.0])}))
+    rule = RungRule(epochs=10)
+    noisy = ask(study, 1.0, [0.3, 0.4, 0.55], losses=[1.9, 1.5, 1.3])  # 4.7 against their 3.8
+    assert "training losses summing to 4.700 (val_acc 0.5500) beaten by 3 of 3" in rule(noisy, 3, 0.55)
+    steady = ask(study, 1.0, [0.3, 0.4, 0.45], losses=[1.5, 1.1, 0.9])  # 3.5: ahead of them all
+    assert rule(steady, 3, 0.45) is None
+    assert sotl(history([0.3, 0.4], losses=[1.5, 1.1]), 1) == -1.5
 
 
 def test_a_trial_at_chance_stops_once_another_has_learned_whatever_it_costs():
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.add_trial(create_trial(values=[0.9, 50.0], user_attrs={"mflops": 50.0, "history": history([0.3, 0.6, 0.8])}))
     rule = RungRule(epochs=10, chance=0.1)
-    cheap = study.ask()
-    cheap.set_user_attr("mflops", 0.5)  # no peer is as cheap: the rung itself never judges it
+    cheap = ask(study, 0.5, [0.1, 0.1, 0.105])  # no peer is as cheap: the rung itself never judges it
     assert rule(cheap, 1, 0.1) is None  # epoch 1 is inside the warm-up (30% of 10 epochs)
     reason = rule(cheap, 3, 0.105)
     assert reason.startswith("did not learn") and "trial 0 reached 0.8000" in reason
@@ -93,14 +119,14 @@ def test_a_trial_dominated_past_the_warm_up_stops_in_a_multi_objective_study():
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.add_trial(create_trial(values=[0.7, 2.0], user_attrs={"mflops": 2.0, "history": history([0.3, 0.5, 0.6])}))
     rule = RungRule(epochs=10)  # rungs 1 and 3; the warm-up is the first 3 epochs' 30%
-    big = study.ask()
-    big.set_user_attr("mflops", 8.0)  # no other trial as expensive: successive halving alone never judges it
+    big = ask(study, 8.0, [0.2, 0.4, 0.55])  # no other trial as expensive: successive halving alone never judges it
     assert rule(big, 1, 0.2) is None  # inside the warm-up: a big network may start slowly
     reason = rule(big, 3, 0.55)
     assert reason.startswith("dominated at epoch 3") and "trial 0 (2.00 MFLOPs" in reason and "0.6000" in reason
-    assert rule(big, 3, 0.59) is None  # within DOMINANCE_MARGIN of the cheaper trial: not clearly behind
-    cheaper = study.ask()
-    cheaper.set_user_attr("mflops", 1.0)  # the more accurate trial costs more: no dominance
+    assert rule(ask(study, 8.0, [0.2, 0.4, 0.59]), 3, 0.59) is None  # within DOMINANCE_MARGIN: not clearly behind
+    # ahead in one validation pass, but not in the training losses: a noisy pass is no lead
+    assert rule(ask(study, 8.0, [0.2, 0.4, 0.55], losses=[0.6, 0.4, 0.4]), 3, 0.55) is None  # 1.4 < 1.6
+    cheaper = ask(study, 1.0, [0.2, 0.3, 0.4])  # the more accurate trial costs more: no dominance
     assert rule(cheaper, 3, 0.4) is None
 
 
@@ -112,8 +138,7 @@ def test_dominance_is_judged_past_the_warm_up_even_where_no_rung_falls():
     assert RungRule(epochs=2).judged == (1,)
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.add_trial(create_trial(values=[0.7, 2.0], user_attrs={"mflops": 2.0, "history": history([0.5] * 8)}))
-    big = study.ask()
-    big.set_user_attr("mflops", 8.0)
+    big = ask(study, 8.0, [0.3] * 8)
     assert RungRule(epochs=25)(big, 7, 0.3) is None
     assert RungRule(epochs=25)(big, 8, 0.3).startswith("dominated at epoch 8")
 
@@ -129,8 +154,7 @@ def test_one_objective_ignores_what_a_trial_costs():
 def test_nothing_stops_for_not_learning_while_no_trial_has_learned():
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.add_trial(create_trial(values=[0.11, 1.0], user_attrs={"mflops": 1.0, "history": history([0.1, 0.1, 0.11])}))
-    trial = study.ask()
-    trial.set_user_attr("mflops", 1.0)
+    trial = ask(study, 1.0, [0.1, 0.1, 0.1])
     assert RungRule(epochs=10, chance=0.1)(trial, 3, 0.1) is None  # slow data, not a bad network
 
 
@@ -230,8 +254,7 @@ def test_no_order_is_read_among_trials_at_chance():
     for acc in (0.11, 0.12, 0.13):
         study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": history([acc] * 3)}))
     rule = RungRule(epochs=10, chance=0.1)
-    trial = study.ask()
-    trial.set_user_attr("mflops", 1.0)
+    trial = ask(study, 1.0, [0.10, 0.10, 0.10])
     assert rule(trial, 1, 0.10) is None  # beaten by three trials at chance: by nothing
     assert rule(trial, 3, 0.10) is None  # nor dominated by a trial 3 points ahead, still at chance
     study.add_trial(create_trial(values=[0.5, 1.0], user_attrs={"mflops": 1.0, "history": history([0.5] * 3)}))
