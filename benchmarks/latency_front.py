@@ -173,8 +173,8 @@ def table(rows: list[dict]) -> str:
                              f"{max(p['test_accuracy'] for p in front):.4f} | {fastest['ort_ms']:.3f} | "
                              f"{fastest['mflops']:.3f} | {_hv(front, 'test_accuracy', ref):.4f} | "
                              f"{_hv(front, 'val_accuracy', ref):.4f} | {dom} |")
-        lines += ["", "| seed | search | trial | architecture | MFLOPs | ms in the search | ORT ms (p90/p10) | val acc | "
-                  "test acc |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| seed | search | trial | architecture | MFLOPs | ms in the search (mflops: PyTorch; latency: ORT) | "
+                  "ORT ms (p90/p10) | val acc | test acc |", "|---|---|---|---|---|---|---|---|---|"]
         for r in runs:
             for kind, s in r["searches"].items():
                 for p in sorted(s["front"], key=lambda p: p["ort_ms"]):
