@@ -93,7 +93,7 @@ def test_a_rung_ranks_by_the_training_losses_so_far_not_by_one_validation_pass()
     # one noisy validation pass does not save it (at 16x16, epoch 3's validation accuracy kept none of the final
     # top 3; the summed training losses kept all three)
     study = optuna.create_study(directions=["maximize", "minimize"])
-    for number in range(3):
+    for _ in range(3):
         study.add_trial(create_trial(values=[0.6, 1.0], user_attrs={
             "mflops": 1.0, "history": history([0.4, 0.45, 0.5], losses=[1.6, 1.2, 1.0])}))
     rule = RungRule(epochs=10)
