@@ -91,7 +91,7 @@ def ask(study, mflops, accs, losses=None):
 def test_a_rung_ranks_by_the_training_losses_so_far_not_by_one_validation_pass():
     # peers whose validation accuracy at the rung is below the trial's, but whose training losses sum lower:
     # one noisy validation pass does not save it (at 16x16, epoch 3's validation accuracy kept none of the final
-    # top 3; the summed training losses kept all three)
+    # top 3; the summed training losses kept two)
     study = optuna.create_study(directions=["maximize", "minimize"])
     for _ in range(3):
         study.add_trial(create_trial(values=[0.6, 1.0], user_attrs={
