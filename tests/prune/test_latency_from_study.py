@@ -13,32 +13,23 @@ from nasprune.events import Note
 from nasprune.measure import Latency
 from nasprune.prune import LATENCY_DEFAULTS, resolve_latency
 
-SPACE = """\
-architecture:
-  stem_channels: 16
-  block: {choices: [basic, plain]}
-  stages: {count: 2, repeats: 1, channels: [24, 40]}
-training: {epochs: 1, batch_size: 64, lr: 0.1}
-"""
 ORT_STAMP = {"objectives": "accuracy,latency", "max_latency_ms": None,
              "latency": {"runtime": "onnxruntime", "batch": 4, "threads": 2, "where": "ONNX Runtime CPU batch 4, 2 threads"}}
 
 
-def _search(root, study, **options):
-    search(SearchConfig(space=str(root / "space.yaml"), trials=1, results_dir=root / "results", study=study,
-                        **options))
+def _search(space, results, study, **options):
+    search(SearchConfig(space=str(space), trials=1, results_dir=results, study=study, **options))
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(tmp_path_factory, latency_space):
     """Three studies on digits: ``lat`` optimizes latency in PyTorch at batch 2, 2 threads; ``budget`` only budgets
     it (``--max-latency-ms``) at batch 3; ``plain`` optimizes MFLOPs (its stamp records no latency)."""
-    root = tmp_path_factory.mktemp("latency-from-study")
-    (root / "space.yaml").write_text(SPACE)
-    _search(root, "lat", objectives="accuracy,latency", latency_batch=2, latency_threads=2)
-    _search(root, "budget", max_latency_ms=1e4, latency_batch=3)
-    _search(root, "plain")
-    return root / "results"
+    results = tmp_path_factory.mktemp("latency-from-study") / "results"
+    _search(latency_space, results, "lat", objectives="accuracy,latency", latency_batch=2, latency_threads=2)
+    _search(latency_space, results, "budget", max_latency_ms=1e4, latency_batch=3)
+    _search(latency_space, results, "plain")
+    return results
 
 
 @pytest.fixture
@@ -120,9 +111,9 @@ def test_a_study_without_a_latency_decision_is_pruned_with_the_defaults(results,
     assert code == 0 and set(asked) == {("torch", 1, 1)} and "the study's" not in out
 
 
-def test_an_onnx_runtime_study_is_pruned_in_onnx_runtime_for_real(results):
+def test_an_onnx_runtime_study_is_pruned_in_onnx_runtime_for_real(results, latency_space):
     pytest.importorskip("onnxruntime", reason="the export extra: pip install -e '.[export]'")
-    _search(results.parent, "ort", objectives="accuracy,latency", latency_runtime="onnxruntime")
+    _search(latency_space, results, "ort", objectives="accuracy,latency", latency_runtime="onnxruntime")
     result = prune(config(results, "ort", name="ort", target_latency=0.9))
     deployed = result.summary["deployed"]
     assert deployed["runtime"] == "onnxruntime" and deployed["where"] == "ONNX Runtime CPU batch 1, 1 thread"

@@ -14,21 +14,13 @@ from nasprune.cli import main
 from nasprune.measure import Latency, count_macs
 from nasprune.prune.latency import prune_to_latency
 
-SPACE = """\
-architecture:
-  stem_channels: 16
-  block: {choices: [basic, plain]}
-  stages: {count: 2, repeats: 1, channels: [24, 40]}
-training: {epochs: 1, batch_size: 64, lr: 0.1}
-"""
 SHAPE = (1, 8, 8)
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, latency_space):
     root = tmp_path_factory.mktemp("latency-target")
-    (root / "space.yaml").write_text(SPACE)
-    search(SearchConfig(space=str(root / "space.yaml"), trials=2, results_dir=root / "results", latency=False,
+    search(SearchConfig(space=str(latency_space), trials=2, results_dir=root / "results", latency=False,
                         study="s"))
     return root / "results"
 
