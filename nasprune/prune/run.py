@@ -290,7 +290,8 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
                          data=config.data, changes=config.data_changes, download=config.download, cache=config.cache,
                          storage=config.storage,
                          results_dir=config.results_dir, purpose="prune")
-    config, from_study = resolve_latency(config, stamp_of(source.study) if source.study else {})
+    stamp = stamp_of(source.study) if source.study else {}
+    config, from_study = resolve_latency(config, stamp)
     out = _out_dir(config, source)
     data = place_data(source.data, runtime.device, config.placement)
     source.model.to(runtime.device, memory_format=runtime.memory_format)
@@ -303,7 +304,7 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
     if source.data_note:
         emit(on_event, Note(f"  data: {source.data_note}"))
     if from_study:
-        emit(on_event, Note(_from_study_note(config, from_study, stamp_of(source.study))))
+        emit(on_event, Note(_from_study_note(config, from_study, stamp)))
     before = measure_model(source.model, data, runtime, config.latency_threads)
     _deployed_latency(before, source.model, data.input_shape, config.latency_threads, on_event)
     channels_before = channel_counts(source.model)

@@ -154,12 +154,13 @@ class RungRule:
         if (epoch not in self.rungs and epoch not in self.judged) or RETRAIN_OF in trial.user_attrs:
             return None
         mflops = trial_cost(trial, self.cost)
+        history = trial.user_attrs["history"]  # read once: a live trial's attributes come from the storage
         trials = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                                    TrialState.RUNNING))
         if epoch in self.judged:
             reason = self.learned_elsewhere(trials, trial.number, epoch, val_acc)
             if reason is None and len(trial.study.directions) > 1:  # one objective: the cost does not matter
-                reason = self.dominated_by(trials, trial.number, epoch, trial.user_attrs["history"], mflops)
+                reason = self.dominated_by(trials, trial.number, epoch, history, mflops)
             if reason:
                 return reason
         if epoch not in self.rungs:
@@ -170,7 +171,7 @@ class RungRule:
         # a peer at chance beats nobody: the order there is noise
         ahead = [sotl(t.user_attrs["history"], epoch) for t in peers
                  if self.learned(t.user_attrs["history"][epoch - 1]["val_acc"])]
-        score = sotl(trial.user_attrs["history"], epoch)
+        score = sotl(history, epoch)
         if successive_halving_keeps(score, ahead, self.eta, len(peers)):
             return None
         better = sum(p > score for p in ahead)

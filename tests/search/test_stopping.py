@@ -46,6 +46,15 @@ def frozen(number, mflops, accs, state=TrialState.COMPLETE):
     return t
 
 
+def ask(study, mflops, accs, losses=None):
+    """A running trial of ``study`` that has trained the epochs of ``accs`` (its history is set before the rules
+    hear of an epoch)."""
+    trial = study.ask()
+    trial.set_user_attr("mflops", mflops)
+    trial.set_user_attr("history", history(accs, losses=losses))
+    return trial
+
+
 def test_peers_are_trials_at_most_as_expensive_that_reached_the_epoch():
     rule = RungRule(epochs=10)
     trials = [frozen(0, 1.0, [0.5, 0.6, 0.7]), frozen(1, 1.2, [0.4]), frozen(2, 5.0, [0.9, 0.9, 0.9]),
@@ -73,19 +82,9 @@ def test_rule_stops_a_trial_beaten_by_cheaper_ones_in_a_multi_objective_study():
     assert rule(loser, 2, 0.5) is None  # not a rung
     winner = ask(study, 1.0, [0.95])
     assert rule(winner, 1, 0.95) is None
-    cheap = study.ask()
-    cheap.set_user_attr("mflops", 0.5)  # no peers as cheap as it: never judged against bigger networks
+    cheap = ask(study, 0.5, [0.1])  # no peers as cheap as it: never judged against bigger networks
     assert rule(cheap, 1, 0.1) is None
 
-
-
-def ask(study, mflops, accs, losses=None):
-    """A running trial of ``study`` that has trained the epochs of ``accs`` (its history is set before the rules
-    hear of an epoch)."""
-    trial = study.ask()
-    trial.set_user_attr("mflops", mflops)
-    trial.set_user_attr("history", history(accs, losses=losses))
-    return trial
 
 
 def test_a_rung_ranks_by_the_training_losses_so_far_not_by_one_validation_pass():
@@ -146,8 +145,7 @@ def test_dominance_is_judged_past_the_warm_up_even_where_no_rung_falls():
 def test_one_objective_ignores_what_a_trial_costs():
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(value=0.7, user_attrs={"mflops": 2.0, "history": history([0.3, 0.5, 0.6])}))
-    big = study.ask()
-    big.set_user_attr("mflops", 8.0)
+    big = ask(study, 8.0, [0.2, 0.4, 0.5])
     assert RungRule(epochs=10)(big, 3, 0.5) is None
 
 
@@ -164,8 +162,7 @@ def test_retrained_trials_are_neither_judged_nor_peers():
         study.add_trial(create_trial(values=[acc, 1.0], user_attrs={"mflops": 1.0, "history": history([acc]),
                                                                     RETRAIN_OF: 0}))
     rule = RungRule(epochs=10)
-    trial = study.ask()
-    trial.set_user_attr("mflops", 1.0)
+    trial = ask(study, 1.0, [0.1])
     assert rule(trial, 1, 0.1) is None  # its only "peers" train on a longer schedule
     trial.set_user_attr(RETRAIN_OF, 3)
     assert rule(trial, 1, 0.0) is None
