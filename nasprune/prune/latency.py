@@ -54,7 +54,7 @@ class LatencyLog:
 
 def prune_to_latency(model: nn.Module, input_shape: tuple[int, int, int], share: float, importance: str,
                      measure: Callable[[nn.Module], Latency], base: Latency | None = None,
-                     on_step: Callable[[dict], None] | None = None,
+                     now: Latency | None = None, on_step: Callable[[dict], None] | None = None,
                      **channel_options: object) -> tuple[nn.Module, PruneLog, LatencyLog]:
     """Prune ``model`` until ``measure(model)`` is at most ``share`` of the source's latency.
 
@@ -64,6 +64,9 @@ def prune_to_latency(model: nn.Module, input_shape: tuple[int, int, int], share:
             batch and threads chosen); called once after each step.
         base: the source's latency in that runtime (measured here when None). Pass it when ``model`` is no longer
             the source (whole blocks removed first), so the target stays a share of the source's.
+        now: the latency of ``model`` as given, where it is known already (``base`` itself when nothing has gone
+            yet); measured here when None. Measuring the unchanged source again would let one noisy figure below
+            ``share`` of the first end the search before its first step.
         on_step: called with each step's record (progress lines).
         channel_options: passed to :func:`~nasprune.prune.channels.prune_channels` (steps, global_pruning, round_to,
             gradients, after_increment).
@@ -71,7 +74,7 @@ def prune_to_latency(model: nn.Module, input_shape: tuple[int, int, int], share:
     Returns:
         (the pruned model, the log of channel pruning with every step's history, the latency log).
     """
-    latency = measure(model)  # where the model is now (blocks may have gone already)
+    latency = now or measure(model)  # where the model is now (blocks may have gone already)
     base = base or latency
     log = LatencyLog(base, share * base.median_ms)
     round_to = channel_options.pop("round_to", None) or 1

@@ -128,11 +128,12 @@ def _sparse(model: nn.Module, data: DataSplits, spec: TrainSpec, config: PruneCo
 
 
 def _prune(source: Picked, data: DataSplits, config: PruneConfig, target: Target, runtime: Runtime, round_to: int,
-           on_event: OnEvent | None, deployed: tuple[Callable[[nn.Module], Latency], Latency] | None = None
+           on_event: OnEvent | None, deployed: tuple[Callable[[nn.Module], Latency], Latency, bool] | None = None
            ) -> tuple[nn.Module, PruneLog, float, LatencyLog | None]:
     """Prune the source model's channels to ``target``; returns (model, log, validation accuracy before
     fine-tuning, the latency steps of a latency target). ``deployed``: (the latency measurement in the chosen
-    runtime, the source's latency there), for a latency target."""
+    runtime, the source's latency there, whether the model is still the source: no block removed), for a
+    latency target."""
     model, shape = source.model, data.input_shape
     restore = (lambda m: m.to(memory_format=runtime.memory_format)) if runtime.channels_last else None
     sparse = config.sparse_epochs > 0
@@ -142,13 +143,13 @@ def _prune(source: Picked, data: DataSplits, config: PruneConfig, target: Target
                    pruner_kwargs={"reg": config.sparse_reg} if sparse else None, after_increment=restore)
     latency_log = None
     if target.kind == "latency":
-        measure, base = deployed
+        measure, base, unchanged = deployed
         where = RUNTIME_NAMES[config.latency_runtime]
         say = lambda r: emit(on_event, Note(  # noqa: E731
             f"  {r['mflops']:.3f} MFLOPs: {r['latency_ms']:.3f} ms in {where}{' (busy)' if r['busy'] else ''} "
             f"(target {target.value * base.median_ms:.3f} ms)"))
         model, log, latency_log = prune_to_latency(model, shape, target.value, config.importance, measure, base,
-                                                   on_step=say, **options)
+                                                   now=base if unchanged else None, on_step=say, **options)
     else:
         model, log = prune_channels(model, shape, target, config.importance, **options,
                                     prepare=_sparse(model, data, source.spec.train, config, runtime, on_event)
@@ -319,7 +320,7 @@ def prune(config: PruneConfig, on_event: OnEvent | None = None,
     latency_log = None
     if target is not None:
         model, log, pruned_val, latency_log = _prune(source, data, config, target, runtime, round_to, on_event,
-                                                     (measure, deployed_before))
+                                                     (measure, deployed_before, not (blocks and blocks.removed)))
     else:  # blocks only, or the blocks met the target already
         model, log = source.model, PruneLog(reached=True)
         pruned_val = blocks.removed[-1]["val"] if blocks and blocks.removed else before["val_accuracy"]

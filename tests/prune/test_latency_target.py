@@ -141,3 +141,19 @@ def test_target_latency_one_is_allowed_and_the_cli_offers_the_runtimes_deploy_me
     assert PruneConfig(study="s", target_latency=1.0).target.describe() == "keep 100% of the latency"
     assert LATENCY_RUNTIMES == nasprune.deploy.LATENCY_RUNTIMES  # one registry (choices), deploy's is it
     assert all(runtime in nasprune.deploy.RUNTIME_NAMES for runtime in LATENCY_RUNTIMES)
+
+
+def test_the_unchanged_source_is_not_measured_again_before_the_first_step(study):
+    """A second measurement of the source, 10% faster by noise alone, once met a 0.9 goal before any step, so
+    nothing was pruned and the target was reported missed after fine-tuning."""
+    from nasprune.record import load_picked
+
+    model = load_picked(study="s", results_dir=study, purpose="prune").model
+    measured = []
+
+    def noisy(m):  # every measurement below the goal
+        measured.append(m)
+        return fake(0.85)
+
+    model, log, latency = prune_to_latency(model, SHAPE, 0.9, "l1", noisy, base=fake(1.0), now=fake(1.0))
+    assert latency.stopped == "reached" and len(latency.steps) == 1 and len(measured) == 1 and log.history
