@@ -11,7 +11,8 @@ and which networks then train again for longer.
    then ended ahead of them); ``--baseline`` presets, and start candidates whose run the budget cut short before it
    was measured, lead beside it. Up to ``FINALISTS - 1`` cheaper networks join them: those of the merit front
    (cheapest first, each clearly more accurate than every cheaper one on it) that alone cover the most of its
-   accuracy-vs-MFLOPs area. Each of those gets ``OTHER_SHARE`` of the time left; the leaders get the rest, so the
+   accuracy-vs-MFLOPs area, among those whose share buys at least ``MIN_GAIN`` times the epochs of their first run
+   (a network slow on this device cannot gain from a share, and leaves its place to the next). Each of those gets ``OTHER_SHARE`` of the time left; the leaders get the rest, so the
    answer trains about as long as it would alone (measured: the wide start candidate topped the front at 32x32
    with 33-45 epochs, and fell below a 3-MFLOPs network with 20-26). Epochs are capped at ``RETRAIN_FACTOR``
    times the space's. When a round is done and time is left, the next is planned the same way. A retrained
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import optuna
@@ -43,7 +45,7 @@ from ..train import Runtime, train
 
 __all__ = ["Clock", "trial_cost", "plan_epochs", "plan_for_onset", "onset", "learned", "retrain_specs", "finalists", "clearly_ahead",
            "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR", "FINALISTS", "OTHER_SHARE", "MIN_EPOCHS", "MIN_TRIALS",
-           "MAX_EPOCH_FACTOR", "LEARNED_MARGIN"]
+           "MAX_EPOCH_FACTOR", "LEARNED_MARGIN", "MIN_GAIN"]
 
 EXPLORE_SHARE = 0.3  # of the budget spent sampling candidates; the rest retrains the winners for longer
 TRIALS_PER_BUDGET = 10  # the planned epochs let about this many trials of the first candidate's size explore
@@ -55,6 +57,10 @@ MAX_EPOCH_FACTOR = 3  # planned epochs are at most this many times the space's (
 RETRAIN_FACTOR = 10  # a retrained winner trains up to this many times the space's epochs (not the planned ones)
 FINALISTS = 3  # networks retrained per round: the leader and up to two cheaper ones of the merit front
 OTHER_SHARE = 0.15  # of the time left, given to each finalist but the leader
+#: a cheaper finalist's share must buy at least this many times the epochs of its first run (or the cap): at 16x16
+#: an MBConv slow on the CPU took a share for 8 epochs after its 7, ended below its first run, and kept the narrow
+#: start candidate (0.65 after 100 epochs, 0.45 after 7) out of the retraining
+MIN_GAIN = 2
 RESERVE_SHARE = 0.03  # of the budget kept for the winners' test evaluation and the summary
 _PROBE_BATCHES = 6
 
@@ -199,6 +205,7 @@ def _area(front: list[optuna.trial.FrozenTrial], k: int, right: float, chance: f
 
 
 def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: float, cost: str = "mflops",
+              worth: Callable[[optuna.trial.FrozenTrial], bool] | None = None,
               ) -> tuple[list[optuna.trial.FrozenTrial], list[optuna.trial.FrozenTrial]]:
     """(leaders, others): the exploration trials that train again, chosen on merit (see the module docstring).
 
@@ -207,7 +214,9 @@ def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: f
     than the split's noise (the most accurate such one: a sound hand-picked network wins a tie). Baselines, and start
     candidates whose run the budget cut short (never measured to the end), lead beside it. The others are up to
     ``FINALISTS - 1`` networks of the merit front cheaper than the leader, those that add the most to its area.
-    ``cost``: the trial attribute the front is drawn against (``latency_ms`` where latency is the objective)."""
+    ``cost``: the trial attribute the front is drawn against (``latency_ms`` where latency is the objective).
+    ``worth``: whether a cheaper network's share would retrain it for real (None: every one's would); the front the
+    others are chosen from is drawn among those, so one that cannot gain leaves its place to the next."""
     measured = [t for t in trials if t.values]
     leaders = [t for t in trials if BASELINE_ATTR in t.user_attrs or (START_ATTR in t.user_attrs and not t.values
                                                                      and _cut_short(t))]
@@ -222,7 +231,7 @@ def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: f
     right, lead = trial_cost(leaders[0], cost), {t.number for t in leaders}
     if right == math.inf:  # no cost recorded (--no-latency): nothing is cheaper than the leader
         return leaders, []
-    front = [t for t in _merit_front(measured, val_images, chance, cost)
+    front = [t for t in _merit_front([t for t in measured if worth is None or worth(t)], val_images, chance, cost)
              if trial_cost(t, cost) < right and t.number not in lead]
     others = sorted(range(len(front)), key=lambda k: -_area(front, k, right, chance, cost))[:FINALISTS - 1]
     return leaders, [front[k] for k in sorted(others)]
@@ -238,7 +247,8 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
     are planned first, cheapest first, and what a share cannot use passes on, so the leaders get it. A finalist
     that would gain no epoch over its first run (``epochs``), or that was retrained already, is left out and passes
     its share on; where no leader could gain an epoch from all the time left, the next most accurate candidate
-    that can is tried (at the end of a budget, a cheaper one may)."""
+    that can is tried (at the end of a budget, a cheaper one may). A cheaper finalist is one whose share buys at
+    least ``MIN_GAIN`` times ``epochs`` (or the cap)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped
@@ -248,7 +258,8 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
     fresh = [t for t in candidates if t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
              and bool(_seconds_per_epoch(t))  # a run with no timed epoch cannot be planned
              and fits(t, left) > epochs]  # all the time left would buy it more epochs
-    leaders, others = finalists(fresh, val_images, chance, cost)
+    gain = min(RETRAIN_FACTOR * space_epochs, MIN_GAIN * epochs)
+    leaders, others = finalists(fresh, val_images, chance, cost, worth=lambda t: fits(t, OTHER_SHARE * left) >= gain)
     plans, carried = [], 0.0
     shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=_seconds_per_epoch)]
     rest = left - sum(s for _, s in shares)

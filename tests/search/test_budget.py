@@ -14,6 +14,7 @@ from nasprune.search.budget import (
     FINALISTS,
     MAX_EPOCH_FACTOR,
     MIN_EPOCHS,
+    MIN_GAIN,
     OTHER_SHARE,
     RETRAIN_FACTOR,
     Clock,
@@ -235,3 +236,20 @@ def test_the_search_header_says_which_networks_train_again():
         "the most accurate network (or a start candidate it does not lead by more than the validation noise) trains")
     assert finalists_text(0, ("resnet20", "mobile")).startswith(
         "the most accurate network and the baselines resnet20, mobile train again from scratch")
+
+
+def test_a_cheaper_network_its_share_cannot_retrain_leaves_its_place_to_the_next(monkeypatch):
+    # measured (benchmarks/RESULTS.md, issue 28): at 16x16 an MBConv slow on the CPU (7 s an epoch) took a cheaper
+    # finalist's share for 8 epochs after its 7 and ended below its first run, while the narrow start candidate
+    # beside it (val 0.45 after 7 epochs; 0.65 after 100) was never retrained
+    monkeypatch.setattr("time.time", lambda: 0.0)
+    clock = Clock(start=-50.0, seconds=1000.0 / 0.97 + 50 / 0.97)  # 1000 s of training left at t = 0
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    wide, narrow = start(1, 0.535, 8.54, per_epoch=4.0, epochs=7), start(0, 0.449, 3.17, per_epoch=1.0, epochs=7)
+    slow, cheap = winner(3, 0.515, 3.30, per_epoch=10.0, epochs=7), winner(8, 0.368, 0.64, per_epoch=0.7, epochs=7)
+    assert int(OTHER_SHARE * 0.9 * 1000 / 10.0) < MIN_GAIN * 7  # its share: 13 epochs, under twice its 7
+    assert [t.number for t in finalists([wide, narrow, slow, cheap], 1000, 0.1)[1]] == [8, 3]  # by area alone
+    plans = plan([wide, narrow, slow, cheap], study, clock, epochs=7)
+    assert set(plans) == {1, 0, 8} and plans[0].train.epochs == RETRAIN_FACTOR * 10
+    fast = winner(3, 0.515, 3.30, per_epoch=2.0, epochs=7)  # the same network where its share buys 67 epochs
+    assert set(plan([wide, narrow, fast, cheap], study, clock, epochs=7)) == {1, 3, 8}
