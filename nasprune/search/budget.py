@@ -15,9 +15,9 @@ and which networks then train again for longer.
    (a network slow on this device cannot gain from a share, and leaves its place to the next). Each of those gets
    ``OTHER_SHARE`` of the time left; the leaders get the rest, so the answer trains about as long as it would alone
    (measured: the wide start candidate topped the front at 32x32 with 33-45 epochs, and fell below a 3-MFLOPs
-   network with 20-26). Epochs are capped at ``RETRAIN_FACTOR``
-   times the space's. When a round is done and time is left, the next is planned the same way. A retrained
-   network is a trial of its own (``retrain_of``: its source), so it joins the Pareto front beside the others.
+   network with 20-26). Epochs are capped at ``RETRAIN_FACTOR`` times the space's. When a round is done and time is
+   left, the next is planned the same way. A retrained network is a trial of its own (``retrain_of``: its source),
+   so it joins the Pareto front beside the others.
 
 Why the budget is split this way, and what each constant bought, is measured in benchmarks/RESULTS.md (rounds
 3-5 and issue 29's section) and told in the docs' time-budget page.
