@@ -44,7 +44,7 @@ from ..space import SearchSpace, TrialSpec, describe, sample_spec
 from ..spec import ArchSpec
 from ..steps import CudaContextLost, cuda_context_lost
 from ..train import EpochStats, Runtime, train
-from .stopping import EpochRule
+from .stopping import EpochRule, Stopped
 
 __all__ = ["Objective"]
 
@@ -125,7 +125,7 @@ class Objective:
             with contextlib.suppress(OSError):  # the record may not fit either: the trial then stays running
                 self._end(trial, started, "disk full", disk_full_message(exc))  # and is run again on the next start
             raise DiskFullError(disk_full_message(exc)) from None
-        except DivergedError as exc:
+        except (DivergedError, Stopped) as exc:
             self._end(trial, started, "stopped", str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         except CudaContextLost as exc:
@@ -215,8 +215,17 @@ class Objective:
             return None
 
         recorder = GradientRecorder(model)  # depth diagnostics: gradient norms at a few fixed steps
+        checks = [c for c in (getattr(rule, "during_epoch", lambda _: None)(trial) for rule in self.rules) if c]
+
+        def after_step(step: int, total: int) -> None:
+            recorder(step, total)
+            for check in checks:
+                reason = check(step, total)
+                if reason:
+                    raise Stopped(reason)
+
         result = train(model, self.data, spec.train, self.runtime, seed=self.seed + trial.number, on_epoch=on_epoch,
-                       after_step=recorder)
+                       after_step=after_step)
         for key, value in trial_diagnostics(trial.number, model, self.data, self.runtime, recorder, history,
                                             probe=not result.stopped).items():
             trial.set_user_attr(key, value)

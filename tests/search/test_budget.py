@@ -159,6 +159,28 @@ def test_a_run_shortened_by_a_rule_is_complete_and_says_so(tmp_path, tiny_space,
     assert [e.epochs for e in events if isinstance(e, Epoch)] == [3, 2]  # progress counts to the new end
 
 
+def test_a_rule_that_watches_steps_stops_a_trial_mid_epoch(tmp_path, tiny_space, digits):
+    from nasprune.search.objective import Objective
+
+    class Slow:  # an epoch rule that also watches steps, as nasprune.search.stopping.Deadline does
+        seen: list = []
+
+        def __call__(self, trial, epoch, val_acc):
+            return None
+
+        def during_epoch(self, trial):
+            return lambda step, total: self.seen.append((step, total)) or ("time budget: too slow" if step == 5 else None)
+
+    objective = Objective(load_space(tiny_space), digits, resolve_runtime("cpu"), tmp_path, 3, 0, "accuracy,mflops",
+                          [Slow()], latency=False, artifacts=False)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state.name == "PRUNED" and t.user_attrs["outcome"] == "stopped"
+    assert t.user_attrs["reason"] == "time budget: too slow" and not t.user_attrs.get("history")
+    assert [step for step, _ in Slow.seen] == list(range(6)) and Slow.seen[0][1] > 6  # no step after the stop
+
+
 def test_planned_epochs_stay_between_the_bounds(digits):
     runtime = resolve_runtime("cpu")
     spec = candidates(fit_space(load_space("default"), digits.input_shape), 1, 10)[0]

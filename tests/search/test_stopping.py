@@ -272,3 +272,43 @@ def test_a_trial_at_chance_is_not_stopped_before_twice_the_time_another_took_to_
     study.add_trial(create_trial(values=[0.6, 50.0], user_attrs={"mflops": 50.0, "history": history([0.3] * 7)}))
     reason = rule.learned_elsewhere(study.get_trials(), cheap.number, 6, 0.1)
     assert reason.startswith("did not learn") and "had learned by epoch 3" in reason
+
+
+def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_first_epoch(monkeypatch):
+    # measured on one EPYC core at 32x32: a sampled 133-MFLOPs network took 57 s for its first epoch and a
+    # 56-MFLOPs MBConv 153 s, past a 180-s sampling phase, before the epoch rule could stop them
+    from nasprune.record import BASELINE_ATTR, START_ATTR
+    from nasprune.search.budget import EXPLORE_SHARE, TIME_BUDGET, Clock
+    from nasprune.search.stopping import PROBE_STEPS
+    from nasprune.steps import WARMUP_STEPS
+
+    clock = Clock(start=0.0, seconds=180.0 / EXPLORE_SHARE)  # a 180-s sampling phase
+    monkeypatch.setattr("time.time", lambda: 20.0)
+    clock_s = [0.0]  # every step takes a second
+    monkeypatch.setattr("time.perf_counter", lambda: clock_s[0])
+    study = optuna.create_study()
+
+    def run(steps_per_epoch, epochs=7, key=None):
+        trial = study.ask()
+        trial.set_user_attr("spec", {"train": {"epochs": epochs}})
+        if key:
+            trial.set_user_attr(key, 0)
+        check = Deadline(clock).during_epoch(trial)
+        if check is None:
+            return "not watched"
+        total = steps_per_epoch * epochs
+        for step in range(total):
+            clock_s[0] += 1.0
+            if reason := check(step, total):
+                return reason
+        return None
+
+    first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS
+    reason = run(60)  # 60 steps of a second: 60 s an epoch, 420 s for 7 epochs
+    assert reason.startswith(TIME_BUDGET) and f"timed over {PROBE_STEPS} steps" in reason
+    assert "60.0 s per epoch" in reason and "more than 30% of the 180-s sampling phase" in reason
+    assert run(7) is None  # 7 s an epoch, 49 s in all: within 30% of the phase (54 s)
+    assert run(last + 1) is None  # an epoch no longer than the probe is judged when it ends
+    for key in (START_ATTR, BASELINE_ATTR, RETRAIN_OF):  # references are timed on a whole epoch; retrainings shortened
+        assert run(60, key=key) == "not watched"
+    assert first > WARMUP_STEPS  # the warm-up and the CUDA graph's capture are not timed
