@@ -40,7 +40,7 @@ from .budget import LEARNED_MARGIN, TIME_BUDGET, Clock, learned, trial_cost
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "sotl", "PRUNERS", "make_optuna_pruner", "EpochRule",
            "Deadline", "LEARNED_MARGIN", "DOMINANCE_MARGIN", "WARMUP_SHARE", "OVERRUN", "chance_level", "PROBE_STEPS",
-           "StepCheck", "Stopped"]
+           "PROJECTION_MARGIN", "StepCheck", "Stopped"]
 
 #: a trial behind a trial as cheap as itself by more than this (validation accuracy, same epoch) is dominated
 DOMINANCE_MARGIN = 0.02
@@ -53,7 +53,11 @@ OVERRUN = 0.2
 MAX_TRIAL_SHARE = 0.3
 #: a sampled trial's first epoch is timed over this many optimizer steps, after the trainer's eager warm-up and its
 #: CUDA-graph capture (nasprune.steps.WARMUP_STEPS, then one more), and stopped there when too slow for the budget
-PROBE_STEPS = 4
+PROBE_STEPS = 8
+#: the projection counts against those rules at a ``1 / PROJECTION_MARGIN`` of its figure: early steps run slower
+#: than an epoch's mean (an MBConv at 16x16: 8.1 s an epoch from four steps, 6.9 s in fact), and a candidate at the
+#: limit is left to the rule at the epoch's end, which times it whole
+PROJECTION_MARGIN = 1.5
 #: (trial, epoch, val_acc) -> reason to stop, or the epochs the run may have in all (fewer than planned: its
 #: schedule is shortened to end there), or None to go on. A rule may also watch a trial's steps: its
 #: ``during_epoch(trial)`` returns a :data:`StepCheck` (or None), which the objective calls after every step
@@ -258,7 +262,7 @@ class Deadline:
     def during_epoch(self, trial: optuna.Trial) -> StepCheck | None:
         """A check of a sampled trial's first epoch: after ``PROBE_STEPS`` steps timed past the trainer's warm-up,
         the epoch's length is projected from them (its training steps alone: validation only adds), and the trial
-        stops there when that projection breaks a rule of :meth:`__call__`. Measured on one EPYC core at 32x32: a
+        stops there when even a ``PROJECTION_MARGIN``-th less breaks a rule of :meth:`__call__`. Measured on one EPYC core at 32x32: a
         sampled 133-MFLOPs network took 57 s for its first epoch and a 56-MFLOPs MBConv 153 s, past a 180-s
         sampling phase, before the epoch rule could stop them; the retraining lost that time. Start candidates and
         baselines train their first epoch whole: the retraining is planned from it (nasprune.search.budget)."""
@@ -274,12 +278,13 @@ class Deadline:
             steps = total // max(epochs, 1)
             if step != last or not started or last + 1 >= steps:  # an epoch this short is judged when it ends
                 return None
-            per_epoch = (time.perf_counter() - started[0]) / PROBE_STEPS * steps
+            per_epoch = (time.perf_counter() - started[0]) / PROBE_STEPS * steps / PROJECTION_MARGIN
             left = epochs - (last + 1) / steps
             now = time.time()
+            timed = f" at least, timed over {PROBE_STEPS} steps of its first"
             if now + (1 - (last + 1) / steps) * per_epoch > self.clock.deadline:
-                return f"{TIME_BUDGET}: its first epoch would end after the search's budget ({per_epoch:.1f} s per epoch)"
-            return self._too_slow(epochs, left, per_epoch, now, f", timed over {PROBE_STEPS} steps of its first")
+                return f"{TIME_BUDGET}: its first epoch would end after the search's budget ({per_epoch:.1f} s{timed})"
+            return self._too_slow(epochs, left, per_epoch, now, timed)
 
         return check
 

@@ -279,16 +279,16 @@ def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_firs
     # 56-MFLOPs MBConv 153 s, past a 180-s sampling phase, before the epoch rule could stop them
     from nasprune.record import BASELINE_ATTR, START_ATTR
     from nasprune.search.budget import EXPLORE_SHARE, TIME_BUDGET, Clock
-    from nasprune.search.stopping import PROBE_STEPS
+    from nasprune.search.stopping import PROBE_STEPS, PROJECTION_MARGIN
     from nasprune.steps import WARMUP_STEPS
 
     clock = Clock(start=0.0, seconds=180.0 / EXPLORE_SHARE)  # a 180-s sampling phase
     monkeypatch.setattr("time.time", lambda: 20.0)
-    clock_s = [0.0]  # every step takes a second
+    clock_s = [0.0]
     monkeypatch.setattr("time.perf_counter", lambda: clock_s[0])
     study = optuna.create_study()
 
-    def run(steps_per_epoch, epochs=7, key=None):
+    def run(steps_per_epoch, epochs=7, key=None, step_seconds=1.0):
         trial = study.ask()
         trial.set_user_attr("spec", {"train": {"epochs": epochs}})
         if key:
@@ -298,16 +298,19 @@ def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_firs
             return "not watched"
         total = steps_per_epoch * epochs
         for step in range(total):
-            clock_s[0] += 1.0
+            clock_s[0] += step_seconds
             if reason := check(step, total):
                 return reason
         return None
 
     first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS
-    reason = run(60)  # 60 steps of a second: 60 s an epoch, 420 s for 7 epochs
+    reason = run(60)  # 60 steps of a second: 60 s an epoch projected, 40 s at least, 280 s for 7 epochs
     assert reason.startswith(TIME_BUDGET) and f"timed over {PROBE_STEPS} steps" in reason
-    assert "60.0 s per epoch" in reason and "more than 30% of the 180-s sampling phase" in reason
-    assert run(7) is None  # 7 s an epoch, 49 s in all: within 30% of the phase (54 s)
+    assert "40.0 s per epoch at least" in reason and "more than 30% of the 180-s sampling phase" in reason
+    assert PROJECTION_MARGIN == 1.5
+    assert run(20, step_seconds=0.3) is None  # 6 s an epoch, 42 s in all: within 30% of the phase (54 s)
+    # at the limit: 8.4 s an epoch projected (59 s for 7: too slow), 5.6 s at least: left to the epoch's end
+    assert run(14, step_seconds=0.6) is None
     assert run(last + 1) is None  # an epoch no longer than the probe is judged when it ends
     for key in (START_ATTR, BASELINE_ATTR, RETRAIN_OF):  # references are timed on a whole epoch; retrainings shortened
         assert run(60, key=key) == "not watched"
