@@ -262,9 +262,10 @@ class Deadline:
     def during_epoch(self, trial: optuna.Trial) -> StepCheck | None:
         """A check of a sampled trial's first epoch: after ``PROBE_STEPS`` steps timed past the trainer's warm-up,
         the epoch's length is projected from them (its training steps alone: validation only adds), and the trial
-        stops there when even a ``PROJECTION_MARGIN``-th less breaks a rule of :meth:`__call__`. Measured on one EPYC core at 32x32: a
-        sampled 133-MFLOPs network took 57 s for its first epoch and a 56-MFLOPs MBConv 153 s, past a 180-s
-        sampling phase, before the epoch rule could stop them; the retraining lost that time. Start candidates and
+        stops there when the projection, divided by ``PROJECTION_MARGIN``, still breaks a rule of :meth:`__call__`.
+        Measured on one EPYC core at 32x32: a sampled 133-MFLOPs network took 57 s for its first epoch and a
+        56-MFLOPs MBConv 153 s, past a 180-s sampling phase, before the epoch rule could stop them; the retraining
+        lost that time. Start candidates and
         baselines train their first epoch whole: the retraining is planned from it (nasprune.search.budget)."""
         if any(key in trial.user_attrs for key in (RETRAIN_OF, START_ATTR, BASELINE_ATTR)):
             return None
