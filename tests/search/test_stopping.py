@@ -288,7 +288,7 @@ def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_firs
     monkeypatch.setattr("time.perf_counter", lambda: clock_s[0])
     study = optuna.create_study()
 
-    def run(steps_per_epoch, epochs=7, key=None, step_seconds=1.0):
+    def run(steps_per_epoch, epochs=7, key=None, step_seconds=1.0, start_seconds=None):
         trial = study.ask()
         trial.set_user_attr("spec", {"train": {"epochs": epochs}})
         if key:
@@ -298,12 +298,12 @@ def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_firs
             return "not watched"
         total = steps_per_epoch * epochs
         for step in range(total):
-            clock_s[0] += step_seconds
+            clock_s[0] += start_seconds if start_seconds is not None and step <= first else step_seconds
             if reason := check(step, total):
                 return reason
         return None
 
-    first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS
+    first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS  # timed: the steps after ``first``, to ``last``
     reason = run(60)  # 60 steps of a second: 60 s an epoch projected, 40 s at least, 280 s for 7 epochs
     assert reason.startswith(TIME_BUDGET) and f"timed over {PROBE_STEPS} steps" in reason
     assert "40.0 s per epoch at least" in reason and "more than 30% of the 180-s sampling phase" in reason
@@ -314,4 +314,5 @@ def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_firs
     assert run(last + 1) is None  # an epoch no longer than the probe is judged when it ends
     for key in (START_ATTR, BASELINE_ATTR, RETRAIN_OF):  # references are timed on a whole epoch; retrainings shortened
         assert run(60, key=key) == "not watched"
-    assert first > WARMUP_STEPS  # the warm-up and the CUDA graph's capture are not timed
+    # the warm-up and the CUDA graph's capture are not timed: 100 s each, then 0.3 s steps, is not too slow
+    assert run(20, step_seconds=0.3, start_seconds=100.0) is None
