@@ -9,15 +9,18 @@ and which networks then train again for longer.
    exploration, or a start candidate it does not lead by more than the validation split's noise (two standard
    errors of the difference, :func:`clearly_ahead`: short runs ranked sampled networks above start candidates that
    then ended ahead of them); ``--baseline`` presets, and start candidates whose run the budget cut short before it
-   was measured, lead beside it. Up to ``FINALISTS - 1`` cheaper networks join them: those of the merit front
+   was measured, lead beside it. Up to ``FINALISTS - 1`` cheaper networks join them: first the start candidates that
+   learned and that no cheaper network is clearly ahead of (the same tie rule), then those of the merit front
    (cheapest first, each clearly more accurate than every cheaper one on it) that alone cover the most of its
-   accuracy-vs-MFLOPs area, among those whose share buys at least ``MIN_GAIN`` times the epochs of their first run
-   (a network slow on this device cannot gain from a share, and leaves its place to the next). Each of those gets
-   ``OTHER_SHARE`` of the time left; the leaders get the rest, so the answer trains about as long as it would alone
-   (measured: the wide start candidate topped the front at 32x32 with 33-45 epochs, and fell below a 3-MFLOPs
-   network with 20-26). Epochs are capped at ``RETRAIN_FACTOR`` times the space's. When a round is done and time is
-   left, the next is planned the same way. A retrained network is a trial of its own (``retrain_of``: its source),
-   so it joins the Pareto front beside the others.
+   accuracy-vs-MFLOPs area. Every retraining must buy at least ``MIN_GAIN`` times the epochs of the first run (a
+   network slow on this device cannot gain from a share, and leaves its place to the next). Each cheaper finalist
+   gets ``OTHER_SHARE`` of the time left; the leaders get the rest, split so that they train equally many epochs,
+   so the answer trains about as long as it would alone (measured: the wide start candidate topped the front at
+   32x32 with 33-45 epochs, and fell below a 3-MFLOPs network with 20-26). The time left is planned whole, less each
+   run's measured start-up: a last run that would end late is shortened to end in time. Epochs are capped at
+   ``RETRAIN_FACTOR`` times the space's. When a round is done and time is left, the next is planned the same way.
+   A retrained network is a trial of its own (``retrain_of``: its source), so it joins the Pareto front beside the
+   others.
 
 Why the budget is split this way, and what each constant bought, is measured in benchmarks/RESULTS.md (rounds
 3-5 and issue 29's section) and told in the docs' time-budget page.
@@ -46,7 +49,7 @@ from ..train import Runtime, train
 
 __all__ = ["Clock", "trial_cost", "plan_epochs", "plan_for_onset", "onset", "learned", "retrain_specs", "finalists", "clearly_ahead",
            "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR", "FINALISTS", "OTHER_SHARE", "MIN_EPOCHS", "MIN_TRIALS",
-           "MAX_EPOCH_FACTOR", "LEARNED_MARGIN", "MIN_GAIN"]
+           "MAX_EPOCH_FACTOR", "LEARNED_MARGIN", "MIN_GAIN", "MIN_RUN_OVERHEAD", "run_overhead"]
 
 EXPLORE_SHARE = 0.3  # of the budget spent sampling candidates; the rest retrains the winners for longer
 TRIALS_PER_BUDGET = 10  # the planned epochs let about this many trials of the first candidate's size explore
@@ -62,6 +65,8 @@ OTHER_SHARE = 0.15  # of the time left, given to each finalist but the leader
 #: an MBConv slow on the CPU took a share for 8 epochs after its 7, ended below its first run, and kept the narrow
 #: start candidate (0.65 after 100 epochs, 0.45 after 7) out of the retraining
 MIN_GAIN = 2
+#: the least overhead a run is planned with beyond its epochs (measured on the CPU: 0.3-2.0 s a run)
+MIN_RUN_OVERHEAD = 2.0
 RESERVE_SHARE = 0.03  # of the budget kept for the winners' test evaluation and the summary
 _PROBE_BATCHES = 6
 
@@ -214,10 +219,11 @@ def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: f
     that ran an epoch). The leader is the most accurate complete trial, or a start candidate it does not lead by more
     than the split's noise (the most accurate such one: a sound hand-picked network wins a tie). Baselines, and start
     candidates whose run the budget cut short (never measured to the end), lead beside it. The others are up to
-    ``FINALISTS - 1`` networks of the merit front cheaper than the leader, those that add the most to its area.
-    ``cost``: the trial attribute the front is drawn against (``latency_ms`` where latency is the objective).
-    ``worth``: whether a cheaper network's share would retrain it for real (None: every one's would); the front the
-    others are chosen from is drawn among those, so one that cannot gain leaves its place to the next."""
+    ``FINALISTS - 1`` networks cheaper than the leader: first the start candidates that learned and that no cheaper
+    network is clearly ahead of (a tie goes to the hand-picked network here too), then those of the merit front that
+    add the most to its area. ``cost``: the trial attribute the front is drawn against (``latency_ms`` where latency
+    is the objective). ``worth``: whether a cheaper network's share would retrain it for real (None: every one's
+    would); the others are chosen among those, so one that cannot gain leaves its place to the next."""
     measured = [t for t in trials if t.values]
     leaders = [t for t in trials if BASELINE_ATTR in t.user_attrs or (START_ATTR in t.user_attrs and not t.values
                                                                      and _cut_short(t))]
@@ -232,43 +238,61 @@ def finalists(trials: list[optuna.trial.FrozenTrial], val_images: int, chance: f
     right, lead = trial_cost(leaders[0], cost), {t.number for t in leaders}
     if right == math.inf:  # no cost recorded (--no-latency): nothing is cheaper than the leader
         return leaders, []
-    front = [t for t in _merit_front([t for t in measured if worth is None or worth(t)], val_images, chance, cost)
-             if trial_cost(t, cost) < right and t.number not in lead]
-    others = sorted(range(len(front)), key=lambda k: -_area(front, k, right, chance, cost))[:FINALISTS - 1]
-    return leaders, [front[k] for k in sorted(others)]
+    able = [t for t in measured if (worth is None or worth(t)) and trial_cost(t, cost) < right and t.number not in lead]
+    starts = [t for t in able if START_ATTR in t.user_attrs and learned(_accuracy(t), chance) and not any(
+        trial_cost(o, cost) < trial_cost(t, cost) and clearly_ahead(_accuracy(o), _accuracy(t), val_images)
+        for o in measured)][:FINALISTS - 1]
+    front = [t for t in _merit_front(able, val_images, chance, cost) if t not in starts]
+    ranked = [front[k] for k in sorted(range(len(front)), key=lambda k: -_area(front, k, right, chance, cost))]
+    return leaders, sorted(starts + ranked[:FINALISTS - 1 - len(starts)], key=lambda t: trial_cost(t, cost))
+
+
+def run_overhead(trials: list[optuna.trial.FrozenTrial]) -> float:
+    """Seconds a run takes beyond its epochs (building the network, counting its FLOPs, measuring its latency,
+    saving it): the most that any of ``trials`` took, and at least ``MIN_RUN_OVERHEAD``."""
+    def beyond(t: optuna.trial.FrozenTrial) -> float:
+        if t.datetime_start is None or t.datetime_complete is None:
+            return 0.0
+        wall = (t.datetime_complete - t.datetime_start).total_seconds()
+        return wall - sum(h["seconds"] for h in t.user_attrs.get("history") or [])
+    return max([MIN_RUN_OVERHEAD, *map(beyond, trials)])
 
 
 def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Study, epochs: int, clock: Clock,
                   val_images: int, chance: float, space_epochs: int,
                   cost: str = "mflops") -> list[tuple[int, TrialSpec]]:
     """(source trial, spec with more epochs) for this round's :func:`finalists` among ``candidates``. Each of the
-    others gets ``OTHER_SHARE`` of the time left, the leaders share the rest equally; a share buys the epochs that fit,
-    at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the study's ``epochs``,
-    planned from the exploration's share, which would tie the cap to how short the exploration was). The others
-    are planned first, cheapest first, and what a share cannot use passes on, so the leaders get it. A finalist
-    that would gain no epoch over its first run (``epochs``), or that was retrained already, is left out and passes
-    its share on; where no leader could gain an epoch from all the time left, the next most accurate candidate
-    that can is tried (at the end of a budget, a cheaper one may). A cheaper finalist is one whose share buys at
-    least ``MIN_GAIN`` times ``epochs`` (or the cap)."""
+    others gets ``OTHER_SHARE`` of the time left; the leaders share the rest so that they train equally many
+    epochs (the exploration could not tell them apart: the retraining compares them at one length). A share buys
+    the epochs that fit, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the
+    study's ``epochs``, planned from the exploration's share, which would tie the cap to how short the exploration
+    was). The others are planned first, cheapest first, and what a share cannot use passes on, so the leaders get
+    it. The time left is the clock's, less each run's measured overhead (:func:`run_overhead`): a last run that
+    would end past the deadline is shortened to end there (nasprune.search.stopping.Deadline), so the plan can
+    use it all. A retraining is worth its time where it trains at least ``MIN_GAIN`` times ``epochs`` (or the
+    cap); a finalist whose share buys fewer, or that was retrained already, is left out and passes its share on;
+    where no leader could gain so from all the time left, the next most accurate candidate that can is tried (at
+    the end of a budget, a cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped
         return min(RETRAIN_FACTOR * space_epochs, math.floor(seconds / _seconds_per_epoch(t)))
 
-    left = 0.9 * clock.left()  # 10% for validation passes and the start of each run
+    left = clock.left() - FINALISTS * run_overhead(candidates)
+    gain = min(RETRAIN_FACTOR * space_epochs, MIN_GAIN * epochs)
     fresh = [t for t in candidates if t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
              and bool(_seconds_per_epoch(t))  # a run with no timed epoch cannot be planned
-             and fits(t, left) > epochs]  # all the time left would buy it more epochs
-    gain = min(RETRAIN_FACTOR * space_epochs, MIN_GAIN * epochs)
+             and fits(t, left) >= gain]  # all the time left would buy it a retraining worth its time
     leaders, others = finalists(fresh, val_images, chance, cost, worth=lambda t: fits(t, OTHER_SHARE * left) >= gain)
     plans, carried = [], 0.0
     shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=_seconds_per_epoch)]
     rest = left - sum(s for _, s in shares)
-    shares += [(t, rest / len(leaders)) for t in sorted(leaders, key=_seconds_per_epoch)]
+    pace = sum(_seconds_per_epoch(t) for t in leaders)  # seconds an epoch of every leader takes
+    shares += [(t, rest * _seconds_per_epoch(t) / pace) for t in sorted(leaders, key=_seconds_per_epoch)]
     for t, share in shares:
         seconds = share + carried
         n = fits(t, seconds)
-        if n <= epochs:
+        if n < gain:
             carried = seconds
             continue
         spec = TrialSpec.from_dict(t.user_attrs["spec"])
