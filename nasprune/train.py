@@ -198,9 +198,10 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         runtime: device, precision, CUDA graphs, loader workers (:func:`resolve_runtime`).
         seed: seeds batch order and augmentation (seed the model's initialization before building it).
         on_epoch: called after each epoch; a returned string stops training and becomes ``TrainResult.stopped``;
-            a returned number of epochs, fewer than planned, ends the run after that many (at least the epochs
-            done) with the schedule shortened to match from the next step: a run that must end by a deadline
-            still finishes its schedule, and is complete, not stopped.
+            a returned number of epochs sets how many the run trains (at least those done, at most
+            ``spec.epochs``), its schedule following from the next step: a run that must end by a deadline
+            still finishes its schedule, and is complete, not stopped; a run shortened by a slow spell takes its
+            epochs back when they fit again.
         after_backward: called between backward and the optimizer step on unscaled gradients (sparsity
             regularization while pruning); the step then runs eagerly.
         after_step: called after every optimizer step with (step, total steps planned), 0-based. The step's
@@ -248,8 +249,8 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         if isinstance(verdict, str) and verdict:
             result.stopped = verdict
             break
-        if isinstance(verdict, int) and verdict < epochs:
-            epochs = max(epoch, verdict)
+        if isinstance(verdict, int) and verdict != epochs:
+            epochs = max(epoch, min(verdict, spec.epochs))
             total = epochs * steps
     result.seconds, result.step_mode = time.perf_counter() - start, step.mode
     return result

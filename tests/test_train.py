@@ -43,6 +43,9 @@ def test_on_epoch_can_shorten_training_and_the_schedule_still_ends(digits):
                    on_epoch=lambda s: 9)  # more epochs than planned: ignored
     ends_now = train(build_model(ARCH), digits, spec, resolve_runtime("cpu"), on_epoch=lambda s: 0)
     assert len(longer.history) == 2 and len(ends_now.history) == 1 and ends_now.stopped is None
+    back = train(build_model(ARCH), digits, spec, resolve_runtime("cpu"),
+                 on_epoch=lambda s: 2 if s.epoch == 1 else 5)  # shortened by a slow spell, then given its epochs back
+    assert len(back.history) == 5 and back.final.lr == pytest.approx(0, abs=1e-3)
 
 
 def test_same_seed_same_result(digits):

@@ -195,24 +195,31 @@ class Objective:
 
         history: list[dict] = []
 
-        planned = spec.train.epochs  # a rule may shorten the run (a retraining that must end in time)
+        planned = spec.train.epochs  # a rule may set the run's length (a retraining that must end in time)
 
         def on_epoch(stats: EpochStats) -> str | int | None:
             nonlocal planned
             history.append({k: round(v, 5) if isinstance(v, float) else v for k, v in stats.to_dict().items()})
             trial.set_user_attr("history", history)
             emit(self.on_event, Epoch(stats, planned, trial=trial.number))
+            length = None
             for rule in self.rules:  # every rule sees every epoch (Optuna's pruners are told each one)
                 verdict = rule(trial, stats.epoch, stats.val_acc)
-                if isinstance(verdict, int) and stats.epoch <= verdict < planned:
-                    emit(self.on_event, Note(f"trial {trial.number}: only {verdict} of its {planned} epochs fit "
-                                             f"in the time budget; its schedule now ends at epoch {verdict}"))
-                    trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": planned, "to": verdict})
-                    planned = verdict
+                if isinstance(verdict, int):  # never past the plan, nor shorter than done; the shortest rule wins
+                    length = max(stats.epoch, min(verdict, spec.train.epochs, length or verdict))
+                elif verdict and stats.epoch < planned:  # a finished trial has nothing left to save
                     return verdict
-                if isinstance(verdict, str) and verdict and stats.epoch < planned:  # a finished trial has nothing
-                    return verdict                                                  # left to save
-            return None
+            if length is None or length == planned:
+                return None
+            emit(self.on_event, Note(f"trial {trial.number}: only {length} of its {spec.train.epochs} epochs fit "
+                                     f"in the time budget; its schedule now ends at epoch {length}"
+                                     if length < spec.train.epochs else
+                                     f"trial {trial.number}: all {length} of its epochs fit in the time budget "
+                                     f"again; its schedule ends at epoch {length}"))
+            trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": spec.train.epochs, "to": length}
+                                if length < spec.train.epochs else None)
+            planned = length
+            return length
 
         recorder = GradientRecorder(model)  # depth diagnostics: gradient norms at a few fixed steps
         checks = [c for c in (getattr(rule, "during_epoch", lambda _: None)(trial) for rule in self.rules) if c]

@@ -160,6 +160,14 @@ def test_a_run_shortened_by_a_rule_is_complete_and_says_so(tmp_path, tiny_space,
     assert [e.text for e in events if isinstance(e, Note)] == [
         "trial 0: only 2 of its 3 epochs fit in the time budget; its schedule now ends at epoch 2"]
     assert [e.epochs for e in events if isinstance(e, Epoch)] == [3, 2]  # progress counts to the new end
+    events.clear()  # a run shortened by a slow spell takes its epochs back when they fit again, never more
+    objective.rules = [lambda trial, epoch, val_acc: {1: 2, 2: 9}.get(epoch)]
+    study.optimize(objective, n_trials=1)
+    t = study.trials[1]
+    assert len(t.user_attrs["history"]) == 3 and t.user_attrs["shortened"] is None
+    assert [e.text for e in events if isinstance(e, Note)] == [
+        "trial 1: only 2 of its 3 epochs fit in the time budget; its schedule now ends at epoch 2",
+        "trial 1: all 3 of its epochs fit in the time budget again; its schedule ends at epoch 3"]
 
 
 def test_a_rule_that_watches_steps_stops_a_trial_mid_epoch(tmp_path, tiny_space, digits):
@@ -256,9 +264,11 @@ def test_queued_retrainings_left_at_the_deadline_are_ended_unrun_and_uncounted()
 
 def test_the_search_header_says_which_networks_train_again():
     assert finalists_text(0, ()) == ("the most accurate network trains again from scratch with the rest, beside up to "
-                                     "2 cheaper networks of the front that add most to it (15% each)")
-    assert finalists_text(2, ()).startswith(
-        "the most accurate network (or a start candidate it does not lead by more than the validation noise) trains")
+                                     "2 cheaper networks (those of the front that add most to it; 15% each)")
+    assert finalists_text(2, ()) == (
+        "the most accurate network (or a start candidate it does not lead by more than the validation noise) trains "
+        "again from scratch with the rest, beside up to 2 cheaper networks (start candidates first, then those of the "
+        "front that add most to it; 15% each)")
     assert finalists_text(0, ("resnet20", "mobile")).startswith(
         "the most accurate network and the baselines resnet20, mobile train again from scratch")
 

@@ -205,12 +205,19 @@ def test_a_retrained_winner_ends_with_the_epochs_that_fit_instead_of_being_stopp
     assert Deadline(clock)(trial, 1, 0.5) == 1  # no such epoch fits: it ends now
     trial.set_user_attr("history", history([0.5, 0.6], seconds=10.0))
     monkeypatch.setattr("time.time", lambda: 580.0)
-    assert Deadline(clock)(trial, 2, 0.6) is None  # past the sampling phase: a retraining may use the time to 970 s
+    assert Deadline(clock)(trial, 2, 0.6) == 10  # past the sampling phase: a retraining may use the time to 970 s
     monkeypatch.setattr("time.time", lambda: 910.0)
     assert Deadline(clock)(trial, 2, 0.6) == 8  # 6 epochs of 10 s fit before 970 s
     trial.set_user_attr("history", [*history([0.5, 0.6], seconds=10.0), *history([0.62], seconds=30.0)])
-    assert Deadline(clock)(trial, 3, 0.62) == 5  # the last epoch took 30 s: 2 more fit
+    assert Deadline(clock)(trial, 3, 0.62) == 6  # one slow epoch is no new pace: the mean (20 s) gives 3 more
+    trial.set_user_attr("history", [*history([0.5, 0.6], seconds=10.0), *history([0.62, 0.63], seconds=30.0)])
+    assert Deadline(clock)(trial, 4, 0.63) == 6  # two of the last three at 30 s are: 2 more fit
+    trial.set_user_attr("history", [*history([0.5, 0.6], seconds=10.0), *history([0.62, 0.63], seconds=30.0),
+                                    *history([0.64, 0.65, 0.66], seconds=10.0)])
+    monkeypatch.setattr("time.time", lambda: 800.0)
+    assert Deadline(clock)(trial, 7, 0.66) == 10  # the pace came back: the whole plan fits again (mean 16 s)
     trial.set_user_attr("history", [*history([0.5], seconds=60.0), *history([0.6, 0.62], seconds=10.0)])
+    monkeypatch.setattr("time.time", lambda: 910.0)
     assert Deadline(clock)(trial, 3, 0.62) == 9  # the first epoch's start-up is not counted: 6 more fit
     monkeypatch.setattr("time.time", lambda: 965.0)
     assert Deadline(clock)(trial, 3, 0.62) == 3  # none fits: it ends now, complete
