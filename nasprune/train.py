@@ -198,10 +198,9 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
         runtime: device, precision, CUDA graphs, loader workers (:func:`resolve_runtime`).
         seed: seeds batch order and augmentation (seed the model's initialization before building it).
         on_epoch: called after each epoch; a returned string stops training and becomes ``TrainResult.stopped``;
-            a returned number of epochs sets how many the run trains (at least those done, at most
-            ``spec.epochs``), its schedule following from the next step: a run that must end by a deadline
-            still finishes its schedule, and is complete, not stopped; a run shortened by a slow spell takes its
-            epochs back when they fit again.
+            a returned number of epochs sets how many the run trains (at least those done), its schedule
+            following from the next step: a run that must end by a deadline still finishes its schedule, and is
+            complete, not stopped; a run shortened by a slow spell takes its epochs back when they fit again.
         after_backward: called between backward and the optimizer step on unscaled gradients (sparsity
             regularization while pruning); the step then runs eagerly.
         after_step: called after every optimizer step with (step, total steps planned), 0-based. The step's
@@ -250,7 +249,7 @@ def train(model: nn.Module, data: DataSplits, spec: TrainSpec, runtime: Runtime,
             result.stopped = verdict
             break
         if isinstance(verdict, int) and verdict != epochs:
-            epochs = max(epoch, min(verdict, spec.epochs))
+            epochs = max(epoch, verdict)
             total = epochs * steps
     result.seconds, result.step_mode = time.perf_counter() - start, step.mode
     return result

@@ -39,10 +39,11 @@ def test_on_epoch_can_shorten_training_and_the_schedule_still_ends(digits):
     assert result.stopped is None and [h.epoch for h in result.history] == [1, 2, 3]
     assert result.history[1].lr > 0.02  # epoch 2 on the 5-epoch schedule
     assert result.final.lr == pytest.approx(0, abs=1e-3)  # the shortened schedule reached its end
-    longer = train(build_model(ARCH), digits, TrainSpec(epochs=2, batch_size=128), resolve_runtime("cpu"),
-                   on_epoch=lambda s: 9)  # more epochs than planned: ignored
+    longer = train(build_model(ARCH), digits, TrainSpec(epochs=2, batch_size=128, lr=0.05), resolve_runtime("cpu"),
+                   on_epoch=lambda s: 4)  # more epochs than planned (the caller bounds them): the schedule stretches
     ends_now = train(build_model(ARCH), digits, spec, resolve_runtime("cpu"), on_epoch=lambda s: 0)
-    assert len(longer.history) == 2 and len(ends_now.history) == 1 and ends_now.stopped is None
+    assert len(longer.history) == 4 and longer.final.lr == pytest.approx(0, abs=1e-3)
+    assert len(ends_now.history) == 1 and ends_now.stopped is None
     back = train(build_model(ARCH), digits, spec, resolve_runtime("cpu"),
                  on_epoch=lambda s: 2 if s.epoch == 1 else 5)  # shortened by a slow spell, then given its epochs back
     assert len(back.history) == 5 and back.final.lr == pytest.approx(0, abs=1e-3)

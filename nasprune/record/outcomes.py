@@ -13,13 +13,15 @@ from optuna.trial import TrialState
 __all__ = ["OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text",
            "counts_toward_budget",
            "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "START_ATTR", "RETRY_OF",
-           "RETRAIN_OF", "PRUNED_FROM", "COVER_ATTR"]
+           "RETRAIN_OF", "UNTIL_DEADLINE", "PRUNED_FROM", "COVER_ATTR"]
 
 BASELINE_ATTR = "baseline"  # a preset enqueued as a trial (--baseline)
 START_ATTR = "start_with"  # a candidate of the space's start_with list (its index)
 COVER_ATTR = "cover"  # a candidate of the stratified start that tries every categorical choice (its index)
 RETRY_OF = "retry_of"  # a trial that repeats one whose worker died (the first of the chain)
 RETRAIN_OF = "retrain_of"  # a winner trained again with more epochs under a time budget (its source)
+#: the last retraining of a round: it may train past its planned epochs, up to this many, where they fit
+UNTIL_DEADLINE = "until_deadline"
 PRUNED_FROM = "pruned_from"  # a pruned model linked to the study (the trial it was pruned from)
 
 #: how a trial can end (its ``outcome``); only complete, stopped and failed use up the trial budget

@@ -17,7 +17,8 @@ and which networks then train again for longer.
    gets ``OTHER_SHARE`` of the time left; the leaders get the rest, split so that they train equally many epochs,
    so the answer trains about as long as it would alone (measured: the wide start candidate topped the front at
    32x32 with 33-45 epochs, and fell below a 3-MFLOPs network with 20-26). The time left is planned whole, less each
-   run's measured start-up: a last run that would end late is shortened to end in time. Epochs are capped at
+   run's measured start-up, and the round's last run follows the clock: shortened where it would end late, trained
+   on to the deadline where its plan fell short (up to the cap). Epochs are capped at
    ``RETRAIN_FACTOR`` times the space's. When a round is done and time is left, the next is planned the same way.
    A retrained network is a trial of its own (``retrain_of``: its source), so it joins the Pareto front beside the
    others.
@@ -267,9 +268,9 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
     the epochs that fit, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the
     study's ``epochs``, planned from the exploration's share, which would tie the cap to how short the exploration
     was). The others are planned first, cheapest first, and what a share cannot use passes on, so the leaders get
-    it. The time left is the clock's, less each run's measured overhead (:func:`run_overhead`): a last run that
-    would end past the deadline is shortened to end there (nasprune.search.stopping.Deadline), so the plan can
-    use it all. A retraining is worth its time where it trains at least ``MIN_GAIN`` times ``epochs`` (or the
+    it. The time left is the clock's, less each run's measured overhead (:func:`run_overhead`): the plan can use it
+    all, because the round's last run follows the clock (nasprune.search.stopping.Deadline: shortened where it would
+    end late, trained on to the deadline where it would end early). A retraining is worth its time where it trains at least ``MIN_GAIN`` times ``epochs`` (or the
     cap); a finalist whose share buys fewer, or that was retrained already, is left out and passes its share on;
     where no leader could gain so from all the time left, the next most accurate candidate that can is tried (at
     the end of a budget, a cheaper one may)."""

@@ -38,7 +38,15 @@ from ..errors import (
 from ..events import Epoch, Note, OnEvent, emit
 from ..measure import Latency, count_macs, count_params, measure_latency
 from ..nn import build_model, weighted_depth
-from ..record import FINISHED_NAME, budget_taken_before, mark_finished, retry_trial, trial_dir, worker_id
+from ..record import (
+    FINISHED_NAME,
+    UNTIL_DEADLINE,
+    budget_taken_before,
+    mark_finished,
+    retry_trial,
+    trial_dir,
+    worker_id,
+)
 from ..signals import signal_name, signal_of
 from ..space import SearchSpace, TrialSpec, describe, sample_spec
 from ..spec import ArchSpec
@@ -196,6 +204,7 @@ class Objective:
         history: list[dict] = []
 
         planned = spec.train.epochs  # a rule may set the run's length (a retraining that must end in time)
+        longest = trial.user_attrs.get(UNTIL_DEADLINE, planned)  # a round's last retraining may train past its plan
 
         def on_epoch(stats: EpochStats) -> str | int | None:
             nonlocal planned
@@ -205,17 +214,19 @@ class Objective:
             length = None
             for rule in self.rules:  # every rule sees every epoch (Optuna's pruners are told each one)
                 verdict = rule(trial, stats.epoch, stats.val_acc)
-                if isinstance(verdict, int):  # never past the plan, nor shorter than done; the shortest rule wins
-                    length = max(stats.epoch, min(verdict, spec.train.epochs, length or verdict))
+                if isinstance(verdict, int):  # at least those done, at most the bound; the shortest rule wins
+                    length = max(stats.epoch, min(verdict, longest, length or verdict))
                 elif verdict and stats.epoch < planned:  # a finished trial has nothing left to save
                     return verdict
             if length is None or length == planned:
                 return None
-            emit(self.on_event, Note(f"trial {trial.number}: only {length} of its {spec.train.epochs} epochs fit "
-                                     f"in the time budget; its schedule now ends at epoch {length}"
-                                     if length < spec.train.epochs else
-                                     f"trial {trial.number}: all {length} of its epochs fit in the time budget "
-                                     f"again; its schedule ends at epoch {length}"))
+            emit(self.on_event, Note(
+                f"trial {trial.number}: only {length} of its {spec.train.epochs} epochs fit in the time budget; its "
+                f"schedule now ends at epoch {length}" if length < spec.train.epochs else
+                f"trial {trial.number}: all {length} of its epochs fit in the time budget again; its schedule ends at "
+                f"epoch {length}" if length == spec.train.epochs else
+                f"trial {trial.number}: {length} epochs fit in the time budget, more than the {spec.train.epochs} "
+                f"planned; its schedule now ends at epoch {length}"))
             trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": spec.train.epochs, "to": length}
                                 if length < spec.train.epochs else None)
             planned = length

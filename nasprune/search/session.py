@@ -25,6 +25,7 @@ from ..record import (
     RETRAIN_OF,
     STAMP_KEY,
     START_ATTR,
+    UNTIL_DEADLINE,
     cause_behind,
     counts_toward_budget,
     default_storage_path,
@@ -47,7 +48,7 @@ from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fi
 from ..space.cover import coverage
 from ..text import plural
 from ..train import Runtime, resolve_runtime
-from .budget import TRIALS_PER_BUDGET, Clock, plan_epochs, plan_for_onset, retrain_specs
+from .budget import RETRAIN_FACTOR, TRIALS_PER_BUDGET, Clock, plan_epochs, plan_for_onset, retrain_specs
 from .config import SearchConfig
 from .objective import Objective
 from .stopping import Deadline, RungRule, chance_level, make_optuna_pruner, optuna_pruner_rule
@@ -344,8 +345,10 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
                               chance_level(s.data.val.y), space_epochs=_epochs(s.config, s.space), cost=s.config.cost)
         if not plans:
             break
-        for source, spec in plans:
-            study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict()})
+        longest = RETRAIN_FACTOR * _epochs(s.config, s.space)
+        for i, (source, spec) in enumerate(plans):  # the last may train on to the deadline (its plan is an estimate)
+            study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict(),
+                                                **({UNTIL_DEADLINE: longest} if i == len(plans) - 1 else {})})
         emit(on_event, Note(f"time budget: {'sampling ended; ' if first else ''}retraining "
                             + ", ".join(f"trial {n} with {spec.train.epochs} epochs" for n, spec in plans)))
         first = False

@@ -10,7 +10,7 @@ import torch
 from optuna.trial import create_trial
 
 from nasprune import SearchConfig, search
-from nasprune.record import BASELINE_ATTR, RETRAIN_OF, START_ATTR
+from nasprune.record import BASELINE_ATTR, RETRAIN_OF, START_ATTR, UNTIL_DEADLINE
 from nasprune.search.budget import (
     FINALISTS,
     MAX_EPOCH_FACTOR,
@@ -168,6 +168,13 @@ def test_a_run_shortened_by_a_rule_is_complete_and_says_so(tmp_path, tiny_space,
     assert [e.text for e in events if isinstance(e, Note)] == [
         "trial 1: only 2 of its 3 epochs fit in the time budget; its schedule now ends at epoch 2",
         "trial 1: all 3 of its epochs fit in the time budget again; its schedule ends at epoch 3"]
+    events.clear()  # a round's last retraining may train on to the deadline, up to its bound
+    study.enqueue_trial({}, user_attrs={UNTIL_DEADLINE: 5})
+    objective.rules = [lambda trial, epoch, val_acc: 9]
+    study.optimize(objective, n_trials=1)
+    assert len(study.trials[2].user_attrs["history"]) == 5 and study.trials[2].user_attrs["shortened"] is None
+    assert [e.text for e in events if isinstance(e, Note)] == [
+        "trial 2: 5 epochs fit in the time budget, more than the 3 planned; its schedule now ends at epoch 5"]
 
 
 def test_a_rule_that_watches_steps_stops_a_trial_mid_epoch(tmp_path, tiny_space, digits):
@@ -237,6 +244,8 @@ def test_a_budgeted_search_ends_in_time_and_retrains_its_winners(tmp_path, tiny_
         # it trains to the end (on a loaded machine, to the end of a schedule shortened to fit the budget), or a
         # round planned just before the deadline left it queued with no time to start
         assert t.state.name == "COMPLETE" or t.user_attrs["outcome"] == "surplus", t.user_attrs.get("reason")
+    # the last retraining of a round may train on to the deadline, up to the cap; the search's last is one
+    assert retrained[-1].user_attrs[UNTIL_DEADLINE] == RETRAIN_FACTOR * 2  # the tiny space trains 2 epochs
     # a round planned just before the deadline once left a retraining queued, to run on a later resume
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     summary = json.loads(result.summary_path.read_text())

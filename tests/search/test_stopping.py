@@ -3,7 +3,7 @@ import pytest
 import torch
 from optuna.trial import TrialState, create_trial
 
-from nasprune.record import RETRAIN_OF
+from nasprune.record import RETRAIN_OF, UNTIL_DEADLINE
 from nasprune.search.stopping import (
     Deadline,
     RungRule,
@@ -221,6 +221,13 @@ def test_a_retrained_winner_ends_with_the_epochs_that_fit_instead_of_being_stopp
     assert Deadline(clock)(trial, 3, 0.62) == 9  # the first epoch's start-up is not counted: 6 more fit
     monkeypatch.setattr("time.time", lambda: 965.0)
     assert Deadline(clock)(trial, 3, 0.62) == 3  # none fits: it ends now, complete
+    trial.set_user_attr("history", [*history([0.5, 0.6], seconds=10.0), *history([0.62, 0.63], seconds=30.0),
+                                    *history([0.64, 0.65, 0.66], seconds=10.0)])
+    monkeypatch.setattr("time.time", lambda: 800.0)
+    trial.set_user_attr(UNTIL_DEADLINE, 100)  # a round's last retraining trains on to the deadline: 10 more epochs
+    assert Deadline(clock)(trial, 7, 0.66) == 7 + int(170 / (sum([10, 30, 30, 10, 10, 10]) / 6))
+    trial.set_user_attr(UNTIL_DEADLINE, 12)
+    assert Deadline(clock)(trial, 7, 0.66) == 12  # up to its bound
 
 
 def test_chance_is_the_share_of_the_largest_class():
