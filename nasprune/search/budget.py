@@ -270,10 +270,10 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
     was). The others are planned first, cheapest first, and what a share cannot use passes on, so the leaders get
     it. The time left is the clock's, less each run's measured overhead (:func:`run_overhead`): the plan can use it
     all, because the round's last run follows the clock (nasprune.search.stopping.Deadline: shortened where it would
-    end late, trained on to the deadline where it would end early). A retraining is worth its time where it trains at least ``MIN_GAIN`` times ``epochs`` (or the
-    cap); a finalist whose share buys fewer, or that was retrained already, is left out and passes its share on;
-    where no leader could gain so from all the time left, the next most accurate candidate that can is tried (at
-    the end of a budget, a cheaper one may)."""
+    end late, trained on to the deadline where it would end early). A retraining is worth its time where it trains
+    at least ``MIN_GAIN`` times ``epochs`` (or the cap); a finalist whose share buys fewer, or that was retrained
+    already, is left out and passes its share on; where no leader could gain so from all the time left, the next
+    most accurate candidate that can is tried (at the end of a budget, a cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped
