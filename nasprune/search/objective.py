@@ -220,13 +220,16 @@ class Objective:
                     return verdict
             if length is None or length == planned:
                 return None
-            emit(self.on_event, Note(
-                f"trial {trial.number}: only {length} of its {spec.train.epochs} epochs fit in the time budget; its "
-                f"schedule now ends at epoch {length}" if length < spec.train.epochs else
-                f"trial {trial.number}: all {length} of its epochs fit in the time budget again; its schedule ends at "
-                f"epoch {length}" if length == spec.train.epochs else
-                f"trial {trial.number}: {length} epochs fit in the time budget, more than the {spec.train.epochs} "
-                f"planned; its schedule now ends at epoch {length}"))
+            # said once a side of the plan (short of it, at it, past it): the progress line shows each new end
+            side = (length > spec.train.epochs) - (length < spec.train.epochs)
+            if side != (planned > spec.train.epochs) - (planned < spec.train.epochs):
+                emit(self.on_event, Note(
+                    f"trial {trial.number}: only {length} of its {spec.train.epochs} epochs fit in the time budget; "
+                    f"its schedule now ends at epoch {length}" if side < 0 else
+                    f"trial {trial.number}: all {length} of its epochs fit in the time budget again; its schedule "
+                    f"ends at epoch {length}" if side == 0 else
+                    f"trial {trial.number}: {length} epochs fit in the time budget, more than the "
+                    f"{spec.train.epochs} planned; its schedule now ends at epoch {length}"))
             trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": spec.train.epochs, "to": length}
                                 if length < spec.train.epochs else None)
             planned = length

@@ -169,12 +169,13 @@ def test_a_run_shortened_by_a_rule_is_complete_and_says_so(tmp_path, tiny_space,
         "trial 1: only 2 of its 3 epochs fit in the time budget; its schedule now ends at epoch 2",
         "trial 1: all 3 of its epochs fit in the time budget again; its schedule ends at epoch 3"]
     events.clear()  # a round's last retraining may train on to the deadline, up to its bound
-    study.enqueue_trial({}, user_attrs={UNTIL_DEADLINE: 5})
-    objective.rules = [lambda trial, epoch, val_acc: 9]
+    study.enqueue_trial({}, user_attrs={UNTIL_DEADLINE: 6})
+    objective.rules = [lambda trial, epoch, val_acc: 3 + epoch]  # one more fits after every epoch: said once
     study.optimize(objective, n_trials=1)
-    assert len(study.trials[2].user_attrs["history"]) == 5 and study.trials[2].user_attrs["shortened"] is None
+    assert len(study.trials[2].user_attrs["history"]) == 6 and study.trials[2].user_attrs["shortened"] is None
     assert [e.text for e in events if isinstance(e, Note)] == [
-        "trial 2: 5 epochs fit in the time budget, more than the 3 planned; its schedule now ends at epoch 5"]
+        "trial 2: 4 epochs fit in the time budget, more than the 3 planned; its schedule now ends at epoch 4"]
+    assert [e.epochs for e in events if isinstance(e, Epoch)] == [3, 4, 5, 6, 6, 6]  # progress shows the rest
 
 
 def test_a_rule_that_watches_steps_stops_a_trial_mid_epoch(tmp_path, tiny_space, digits):
