@@ -78,6 +78,21 @@ def _store_curve(trial: optuna.Trial, history: list[dict]) -> None:
         storage.set_trial_intermediate_value(trial._trial_id, row["epoch"] - 1, row["val_acc"])  # noqa: SLF001
 
 
+def _side(length: int, plan: int) -> int:
+    """-1, 0 or 1: a run's length short of its plan, at it, or past it."""
+    return (length > plan) - (length < plan)
+
+
+def _length_text(number: int, length: int, plan: int) -> str:
+    """The note a retraining's new length gives, by its side of the plan."""
+    end = f"its schedule now ends at epoch {length}"
+    return {-1: f"trial {number}: only {length} of its {plan} epochs fit in the time budget; {end}",
+            0: f"trial {number}: all {length} of its epochs fit in the time budget again; its schedule ends at epoch "
+               f"{length}",
+            1: f"trial {number}: {length} epochs fit in the time budget, more than the {plan} planned; {end}"}[
+        _side(length, plan)]
+
+
 @dataclass
 class Objective:
     """Callable for ``study.optimize``: returns (val_accuracy, cost) or val_accuracy."""
@@ -221,15 +236,8 @@ class Objective:
             if length is None or length == planned:
                 return None
             # said once a side of the plan (short of it, at it, past it): the progress line shows each new end
-            side = (length > spec.train.epochs) - (length < spec.train.epochs)
-            if side != (planned > spec.train.epochs) - (planned < spec.train.epochs):
-                emit(self.on_event, Note(
-                    f"trial {trial.number}: only {length} of its {spec.train.epochs} epochs fit in the time budget; "
-                    f"its schedule now ends at epoch {length}" if side < 0 else
-                    f"trial {trial.number}: all {length} of its epochs fit in the time budget again; its schedule "
-                    f"ends at epoch {length}" if side == 0 else
-                    f"trial {trial.number}: {length} epochs fit in the time budget, more than the "
-                    f"{spec.train.epochs} planned; its schedule now ends at epoch {length}"))
+            if _side(length, spec.train.epochs) != _side(planned, spec.train.epochs):
+                emit(self.on_event, Note(_length_text(trial.number, length, spec.train.epochs)))
             trial.set_user_attr("shortened", {"epoch": stats.epoch, "from": spec.train.epochs, "to": length}
                                 if length < spec.train.epochs else None)
             planned = length

@@ -341,14 +341,14 @@ def _retrain(s: Session, on_event: OnEvent | None, run: Callable[[int | None, fl
                 return
             time.sleep(WAIT_SECONDS)  # another worker's retraining (or the first worker's planning) is under way
             continue
+        space_epochs = _epochs(s.config, s.space)
         plans = retrain_specs(retrain_candidates(study), study, s.epochs, clock, len(s.data.val),
-                              chance_level(s.data.val.y), space_epochs=_epochs(s.config, s.space), cost=s.config.cost)
+                              chance_level(s.data.val.y), space_epochs=space_epochs, cost=s.config.cost)
         if not plans:
             break
-        longest = RETRAIN_FACTOR * _epochs(s.config, s.space)
         for i, (source, spec) in enumerate(plans):  # the last may train on to the deadline (its plan is an estimate)
-            study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict(),
-                                                **({UNTIL_DEADLINE: longest} if i == len(plans) - 1 else {})})
+            study.enqueue_trial({}, user_attrs={RETRAIN_OF: source, "spec": spec.to_dict(), **(
+                {UNTIL_DEADLINE: RETRAIN_FACTOR * space_epochs} if i == len(plans) - 1 else {})})
         emit(on_event, Note(f"time budget: {'sampling ended; ' if first else ''}retraining "
                             + ", ".join(f"trial {n} with {spec.train.epochs} epochs" for n, spec in plans)))
         first = False

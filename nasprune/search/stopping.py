@@ -63,8 +63,8 @@ PROBE_STEPS = 8
 #: than an epoch's mean (an MBConv at 16x16: 8.1 s an epoch from four steps, 6.9 s in fact), and a candidate at the
 #: limit is left to the rule at the epoch's end, which times it whole
 PROJECTION_MARGIN = 1.5
-#: (trial, epoch, val_acc) -> reason to stop, or the epochs the run may have in all (at most those planned: its
-#: schedule is set to end there), or None to go on. A rule may also watch a trial's steps: its
+#: (trial, epoch, val_acc) -> reason to stop, or the epochs the run may have in all (at most those planned, or its
+#: ``UNTIL_DEADLINE`` bound: its schedule is set to end there), or None to go on. A rule may also watch a trial's steps: its
 #: ``during_epoch(trial)`` returns a :data:`StepCheck` (or None), which the objective calls after every step
 EpochRule = Callable[[optuna.Trial, int, float], "str | int | None"]
 #: (step, total steps planned), both 0-based counts of optimizer steps -> reason to stop the trial now, or None
@@ -235,9 +235,8 @@ class Deadline:
     where that is slower: its length follows the machine both ways, never past its plan, except for the last
     retraining of a round (``UNTIL_DEADLINE``), which trains on to the deadline where more epochs fit (its plan was
     an estimate: a cut-short start candidate planned from a first epoch of 10.9 s trained at 6.7 s, and the time
-    it left went to a network below the front). Its first epoch alone
-    shortens nothing (measured: a first epoch 14% slower than the rest cut a 37-epoch plan that would have fit to
-    36), nor does one slow epoch (measured on a loaded machine: two to three epochs at 1.5-2x cut the leader's run
+    it left went to a network below the front). Its first epoch alone shortens nothing (measured: a first epoch 14%
+    slower than the rest cut a 37-epoch plan that would have fit to 36), nor does one slow epoch (measured on a loaded machine: two to three epochs at 1.5-2x cut the leader's run
     for good, 43 epochs to 34 and 32 to 26, and the time they left went to networks that ended below the front)."""
 
     clock: Clock
@@ -277,8 +276,8 @@ class Deadline:
         stops there when the projection, divided by ``PROJECTION_MARGIN``, still breaks a rule of :meth:`__call__`.
         Measured on one EPYC core at 32x32: a sampled 133-MFLOPs network took 57 s for its first epoch and a
         56-MFLOPs MBConv 153 s, past a 180-s sampling phase, before the epoch rule could stop them; the retraining
-        lost that time. Start candidates and
-        baselines train their first epoch whole: the retraining is planned from it (nasprune.search.budget)."""
+        lost that time. Start candidates and baselines train their first epoch whole: the retraining is planned from
+        it (nasprune.search.budget)."""
         if any(key in trial.user_attrs for key in (RETRAIN_OF, START_ATTR, BASELINE_ATTR)):
             return None
         first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS
