@@ -13,10 +13,13 @@ and which networks then train again for longer.
    learned and that no cheaper network is clearly ahead of (the same tie rule), then those of the merit front
    (cheapest first, each clearly more accurate than every cheaper one on it) that alone cover the most of its
    accuracy-vs-MFLOPs area. Every retraining must buy at least ``MIN_GAIN`` times the epochs of the first run (a
-   network slow on this device cannot gain from a share, and leaves its place to the next). Each cheaper finalist
-   gets ``OTHER_SHARE`` of the time left; the leaders get the rest, split so that they train equally many epochs,
-   so the answer trains about as long as it would alone (measured: the wide start candidate topped the front at
-   32x32 with 33-45 epochs, and fell below a 3-MFLOPs network with 20-26). The time left is planned whole, less each
+   network slow on this device cannot gain from a share, and leaves its place to the next). Each cheaper sampled
+   finalist gets ``OTHER_SHARE`` of the time left; the leaders and the cheaper start candidates get the rest, split
+   so that they train equally many epochs: short runs do not rank hand-picked networks at length (measured at
+   16x16: the wide start candidate led the narrow one by 6-9 points after 7-8 epochs and took the leader's 61-64
+   epochs to the narrow one's 25-27, yet after 100 epochs each the two end level), and the answer still trains
+   about as long as it would beside one other (measured: the wide start candidate topped the front at 32x32 with
+   33-45 epochs, and fell below a 3-MFLOPs network with 20-26). The time left is planned whole, less each
    run's measured start-up, and the round's last run follows the clock: shortened where it would end late, trained
    on to the deadline where its plan fell short (up to the cap). Epochs are capped at
    ``RETRAIN_FACTOR`` times the space's. When a round is done and time is left, the next is planned the same way.
@@ -61,7 +64,7 @@ LEARNED_MARGIN = 0.02
 MAX_EPOCH_FACTOR = 3  # planned epochs are at most this many times the space's (small data, long budget)
 RETRAIN_FACTOR = 10  # a retrained winner trains up to this many times the space's epochs (not the planned ones)
 FINALISTS = 3  # networks retrained per round: the leader and up to two cheaper ones of the merit front
-OTHER_SHARE = 0.15  # of the time left, given to each finalist but the leader
+OTHER_SHARE = 0.15  # of the time left, given to each cheaper finalist sampled by the search
 #: a cheaper finalist's share must buy at least this many times the epochs of its first run (or the cap): at 16x16
 #: an MBConv slow on the CPU took a share for 8 epochs after its 7, ended below its first run, and kept the narrow
 #: start candidate (0.65 after 100 epochs, 0.45 after 7) out of the retraining
@@ -263,8 +266,9 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
                   val_images: int, chance: float, space_epochs: int,
                   cost: str = "mflops") -> list[tuple[int, TrialSpec]]:
     """(source trial, spec with more epochs) for this round's :func:`finalists` among ``candidates``. Each of the
-    others gets ``OTHER_SHARE`` of the time left; the leaders share the rest so that they train equally many
-    epochs (the exploration could not tell them apart: the retraining compares them at one length). A share buys
+    sampled others gets ``OTHER_SHARE`` of the time left; the leaders and the start candidates among the others share
+    the rest so that they train equally many epochs (the exploration could not rank them at length: the retraining
+    compares them at one). A share buys
     the epochs that fit, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the
     study's ``epochs``, planned from the exploration's share, which would tie the cap to how short the exploration
     was). The others are planned first, cheapest first, and what a share cannot use passes on, so the leaders get
@@ -286,10 +290,11 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
              and fits(t, left) >= gain]  # all the time left would buy it a retraining worth its time
     leaders, others = finalists(fresh, val_images, chance, cost, worth=lambda t: fits(t, OTHER_SHARE * left) >= gain)
     plans, carried = [], 0.0
-    shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=_seconds_per_epoch)]
+    level = leaders + [t for t in others if START_ATTR in t.user_attrs]  # compared at one length
+    shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=_seconds_per_epoch) if t not in level]
     rest = left - sum(s for _, s in shares)
-    pace = sum(_seconds_per_epoch(t) for t in leaders)  # seconds an epoch of every leader takes
-    shares += [(t, rest * _seconds_per_epoch(t) / pace) for t in sorted(leaders, key=_seconds_per_epoch)]
+    pace = sum(_seconds_per_epoch(t) for t in level)  # seconds an epoch of each of them takes
+    shares += [(t, rest * _seconds_per_epoch(t) / pace) for t in sorted(level, key=_seconds_per_epoch)]
     for t, share in shares:
         seconds = share + carried
         n = fits(t, seconds)
