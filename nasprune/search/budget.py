@@ -268,16 +268,16 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
     """(source trial, spec with more epochs) for this round's :func:`finalists` among ``candidates``. Each of the
     sampled others gets ``OTHER_SHARE`` of the time left; the leaders and the start candidates among the others share
     the rest so that they train equally many epochs (the exploration could not rank them at length: the retraining
-    compares them at one). A share buys
-    the epochs that fit, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the space's or ``--epochs``; not the
-    study's ``epochs``, planned from the exploration's share, which would tie the cap to how short the exploration
-    was). The others are planned first, cheapest first, and what a share cannot use passes on, so the leaders get
-    it. The time left is the clock's, less each run's measured overhead (:func:`run_overhead`): the plan can use it
-    all, because the round's last run follows the clock (nasprune.search.stopping.Deadline: shortened where it would
-    end late, trained on to the deadline where it would end early). A retraining is worth its time where it trains
-    at least ``MIN_GAIN`` times ``epochs`` (or the cap); a finalist whose share buys fewer, or that was retrained
-    already, is left out and passes its share on; where no leader could gain so from all the time left, the next
-    most accurate candidate that can is tried (at the end of a budget, a cheaper one may)."""
+    compares them at one). A share buys the epochs that fit, at most ``RETRAIN_FACTOR`` times ``space_epochs`` (the
+    space's or ``--epochs``; not the study's ``epochs``, planned from the exploration's share, which would tie the cap
+    to how short the exploration was). The sampled others are planned first, then the rest, cheapest first, and what
+    a share cannot use passes on, so the leaders get it. The time left is the clock's, less each run's measured
+    overhead (:func:`run_overhead`): the plan can use it all, because the round's last run follows the clock
+    (nasprune.search.stopping.Deadline: shortened where it would end late, trained on to the deadline where it would
+    end early). A retraining is worth its time where it trains at least ``MIN_GAIN`` times ``epochs`` (or the cap); a
+    finalist whose share buys fewer, or that was retrained already, is left out and passes its share on; where no
+    leader could gain so from all the time left, the next most accurate candidate that can is tried (at the end of a
+    budget, a cheaper one may)."""
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped

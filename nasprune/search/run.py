@@ -106,8 +106,8 @@ def finalists_text(start_candidates: int, baselines: Sequence[str]) -> str:
         leader += f" and the baseline{'s' if len(baselines) > 1 else ''} {', '.join(baselines)}"
     cheaper = FINALISTS - 1
     beside = (f", beside {'the' if cheaper == 1 else f'up to {cheaper}'} cheaper network{'s' if cheaper > 1 else ''} "
-              + ("(start candidates first, then " if start_candidates else "(")
-              + f"those of the front that add most to it; {OTHER_SHARE:.0%} each)" if cheaper else "")
+              + ("(start candidates first, as many epochs as the leader; then " if start_candidates else "(")
+              + f"those of the front that add most to it, {OTHER_SHARE:.0%} each)" if cheaper else "")
     return f"{leader} train{'s' if not baselines else ''} again from scratch with the rest{beside}"
 
 

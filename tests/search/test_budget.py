@@ -274,11 +274,11 @@ def test_queued_retrainings_left_at_the_deadline_are_ended_unrun_and_uncounted()
 
 def test_the_search_header_says_which_networks_train_again():
     assert finalists_text(0, ()) == ("the most accurate network trains again from scratch with the rest, beside up to "
-                                     "2 cheaper networks (those of the front that add most to it; 15% each)")
+                                     "2 cheaper networks (those of the front that add most to it, 15% each)")
     assert finalists_text(2, ()) == (
         "the most accurate network (or a start candidate it does not lead by more than the validation noise) trains "
-        "again from scratch with the rest, beside up to 2 cheaper networks (start candidates first, then those of the "
-        "front that add most to it; 15% each)")
+        "again from scratch with the rest, beside up to 2 cheaper networks (start candidates first, as many epochs as "
+        "the leader; then those of the front that add most to it, 15% each)")
     assert finalists_text(0, ("resnet20", "mobile")).startswith(
         "the most accurate network and the baselines resnet20, mobile train again from scratch")
 
