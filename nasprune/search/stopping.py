@@ -64,8 +64,8 @@ PROBE_STEPS = 8
 #: limit is left to the rule at the epoch's end, which times it whole
 PROJECTION_MARGIN = 1.5
 #: (trial, epoch, val_acc) -> reason to stop, or the epochs the run may have in all (at most those planned, or its
-#: ``UNTIL_DEADLINE`` bound: its schedule is set to end there), or None to go on. A rule may also watch a trial's steps: its
-#: ``during_epoch(trial)`` returns a :data:`StepCheck` (or None), which the objective calls after every step
+#: ``UNTIL_DEADLINE`` bound: its schedule is set to end there), or None to go on. A rule may also watch a trial's
+#: steps: its ``during_epoch(trial)`` returns a :data:`StepCheck` (or None), which the objective calls after every step
 EpochRule = Callable[[optuna.Trial, int, float], "str | int | None"]
 #: (step, total steps planned), both 0-based counts of optimizer steps -> reason to stop the trial now, or None
 StepCheck = Callable[[int, int], "str | None"]
@@ -236,8 +236,9 @@ class Deadline:
     retraining of a round (``UNTIL_DEADLINE``), which trains on to the deadline where more epochs fit (its plan was
     an estimate: a cut-short start candidate planned from a first epoch of 10.9 s trained at 6.7 s, and the time
     it left went to a network below the front). Its first epoch alone shortens nothing (measured: a first epoch 14%
-    slower than the rest cut a 37-epoch plan that would have fit to 36), nor does one slow epoch (measured on a loaded machine: two to three epochs at 1.5-2x cut the leader's run
-    for good, 43 epochs to 34 and 32 to 26, and the time they left went to networks that ended below the front)."""
+    slower than the rest cut a 37-epoch plan that would have fit to 36), nor does one slow epoch (measured on a
+    loaded machine: two to three epochs at 1.5-2x cut the leader's run for good, 43 epochs to 34 and 32 to 26, and
+    the time they left went to networks that ended below the front)."""
 
     clock: Clock
 
