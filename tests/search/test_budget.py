@@ -218,7 +218,7 @@ def test_a_first_candidate_that_learns_keeps_the_plan_and_one_at_chance_gets_lon
     clock = Clock(time.time(), 10_000.0)
     epochs, why = plan_for_onset(spec, digits, runtime, clock, 3, space_epochs=10, chance=0.1)
     assert epochs == 3 and why.startswith("a sound network left chance at epoch ")
-    assert onset(spec, digits, runtime, 3, chance=0.1) == 1  # digits: learned in the first epoch, the probe stops
+    assert onset(spec, digits, runtime, 3, chance=0.1)[0] == 1  # digits: learned in the first epoch, the probe stops
     # labels that carry nothing: no network can leave chance
     noise = replace(digits, train=Split(digits.train.x, digits.train.y[torch.randperm(len(digits.train.y))]))
     epochs, why = plan_for_onset(spec, noise, runtime, clock, 2, space_epochs=10, chance=0.1)
@@ -227,6 +227,25 @@ def test_a_first_candidate_that_learns_keeps_the_plan_and_one_at_chance_gets_lon
     epochs, why = plan_for_onset(spec, noise, runtime, tight, 2, space_epochs=10, chance=0.1)
     assert epochs == 2 and "affords no longer trials" in why and "--time-budget" in why
     assert learned(0.15, 0.1) and not learned(0.14, 0.1) and learned(0.0, None)
+
+
+def test_the_onset_plan_counts_the_probes_epochs_not_its_start_up(digits, monkeypatch):
+    """The longer trials are planned from the probe's epoch times, not from the wall clock of the whole probe:
+    a slow start (a busy machine, the first allocation) must not halve the trials' epochs."""
+    from nasprune.search import budget
+    from nasprune.train import EpochStats, TrainResult
+
+    def slow_start(model, data, train_spec, runtime, on_epoch=None):  # at chance; 0.1 s an epoch after 1 s of start-up
+        time.sleep(1.0)
+        history = [EpochStats(e, 2.3, 0.1, 2.3, 0.1, 0.01, 0.1) for e in range(1, train_spec.epochs + 1)]
+        return TrainResult(history=history, seconds=1.0 + 0.1 * train_spec.epochs)
+
+    monkeypatch.setattr(budget, "train", slow_start)
+    spec = candidates(fit_space(load_space("default"), digits.input_shape), 1, 10)[0]
+    assert budget.onset(spec, digits, resolve_runtime("cpu"), 2, chance=0.1) == (None, 0.1)
+    clock = Clock(time.time(), 100.0)  # 30 s of exploration: 4 trials of 0.1 s epochs fit 72 each, not 14
+    epochs, why = plan_for_onset(spec, digits, resolve_runtime("cpu"), clock, 2, space_epochs=100, chance=0.1)
+    assert 60 <= epochs <= 75 and f"so trials get {epochs}" in why
 
 
 @pytest.mark.slow
