@@ -54,8 +54,13 @@ WARMUP_SHARE = 0.3
 #: how far past the end of a time budget's sampling phase a sampled trial may run, as a share of that phase
 OVERRUN = 0.2
 #: the largest share of a time budget's sampling phase one sampled trial may take (the planned epochs let the first
-#: candidate take a tenth of it: nasprune.search.budget.TRIALS_PER_BUDGET)
+#: candidate take a tenth of it: nasprune.search.budget.TRIALS_PER_BUDGET), or ``TRIAL_FACTOR`` times the first start
+#: candidate's run where that is more
 MAX_TRIAL_SHARE = 0.3
+#: a sampled trial may take this many times as long as the first start candidate's run: where that network had to
+#: learn (the onset plan gives it a quarter of the phase), 30% of the phase stopped every network 1.2 times its cost
+#: (a 48x32 letters set: a plain batch-norm CNN at 2.1 s an epoch beside its 1.2 s, and the wide start candidate)
+TRIAL_FACTOR = 3
 #: a sampled trial's first epoch is timed over this many optimizer steps, after the trainer's eager warm-up and its
 #: CUDA-graph capture (nasprune.steps.WARMUP_STEPS, then one more), and stopped there when too slow for the budget
 PROBE_STEPS = 8
@@ -227,7 +232,8 @@ class Deadline:
     shortened to end there (an int): its run is the search's answer, and a run stopped one epoch short of its
     plan (measured: 44 of 45, on a machine whose epochs had slowed by 14%) would be lost whole. A trial of the
     sampling phase also stops when its whole run would take more than ``MAX_TRIAL_SHARE`` of that phase (three
-    times what the planned epochs give the first candidate), or when the epochs it has left would end more than
+    times what the planned epochs give the first candidate) and more than ``TRIAL_FACTOR`` times the first start
+    candidate's run (at its epochs' mean so far; where the onset plan gave it longer trials), or when the epochs it has left would end more than
     ``OVERRUN`` of the phase past its end: a candidate too slow to train within the budget cannot become a
     winner, and training it would take the time other candidates and the winners' retraining need. Epochs are
     assumed to take as long as the mean one so far. A retraining is told after every epoch how many of its planned
@@ -255,17 +261,30 @@ class Deadline:
             return min(fit, trial.user_attrs.get(UNTIL_DEADLINE, epochs)) if fit == epoch or len(seconds) > 1 else None
         if now + per_epoch > self.clock.deadline:
             return f"{TIME_BUDGET}: the next epoch would end after the search's budget (stopped at epoch {epoch})"
-        return self._too_slow(epochs, epochs - epoch, per_epoch, now)
+        return self._too_slow(trial, epochs, epochs - epoch, per_epoch, now)
 
-    def _too_slow(self, epochs: int, left: float, per_epoch: float, now: float, timed: str = "") -> str | None:
+    def _longest(self, trial: optuna.Trial, phase: float) -> tuple[float, str]:
+        """(the seconds a sampled trial's whole run may take, what that limit is)."""
+        first = [t for t in trial.study.get_trials(deepcopy=False) if t.user_attrs.get(START_ATTR) == 0
+                 and t.number != trial.number and t.user_attrs.get("history")]
+        if first:
+            seconds = [h["seconds"] for h in first[0].user_attrs["history"]]
+            epochs = (first[0].user_attrs.get("spec") or {}).get("train", {}).get("epochs", len(seconds))
+            run = TRIAL_FACTOR * epochs * sum(seconds) / len(seconds)
+            if run > MAX_TRIAL_SHARE * phase:
+                return run, f"{TRIAL_FACTOR} times the first start candidate's {run / TRIAL_FACTOR:.0f} s"
+        return MAX_TRIAL_SHARE * phase, f"{MAX_TRIAL_SHARE:.0%} of the {phase:.0f}-s sampling phase"
+
+    def _too_slow(self, trial: optuna.Trial, epochs: int, left: float, per_epoch: float, now: float,
+                  timed: str = "") -> str | None:
         """Why a sampled trial of ``epochs`` at ``per_epoch`` seconds, ``left`` of them still to train, is too slow
         for the sampling phase (None: it is not)."""
         end = now + left * per_epoch
         phase = self.clock.explore_end - self.clock.start
-        if epochs * per_epoch > MAX_TRIAL_SHARE * phase:
+        longest, limit = self._longest(trial, phase)
+        if epochs * per_epoch > longest:
             return (f"{TIME_BUDGET}: too slow to train within it ({per_epoch:.1f} s per epoch{timed}, "
-                    f"{epochs * per_epoch:.0f} s for its {epochs} epochs, more than {MAX_TRIAL_SHARE:.0%} of the "
-                    f"{phase:.0f}-s sampling phase)")
+                    f"{epochs * per_epoch:.0f} s for its {epochs} epochs, more than {limit})")
         if end > self.clock.explore_end + OVERRUN * phase:
             return (f"{TIME_BUDGET}: too slow to train within it ({per_epoch:.1f} s per epoch{timed}; its "
                     f"{math.ceil(left)} epochs left would end {end - self.clock.explore_end:.0f} s after the sampling phase)")
@@ -297,7 +316,7 @@ class Deadline:
             timed = f" at least, timed over {PROBE_STEPS} steps of its first"
             if now + (1 - (last + 1) / steps) * per_epoch > self.clock.deadline:
                 return f"{TIME_BUDGET}: its first epoch would end after the search's budget ({per_epoch:.1f} s{timed})"
-            return self._too_slow(epochs, left, per_epoch, now, timed)
+            return self._too_slow(trial, epochs, left, per_epoch, now, timed)
 
         return check
 

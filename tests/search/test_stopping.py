@@ -3,7 +3,7 @@ import pytest
 import torch
 from optuna.trial import TrialState, create_trial
 
-from nasprune.record import RETRAIN_OF, UNTIL_DEADLINE
+from nasprune.record import RETRAIN_OF, START_ATTR, UNTIL_DEADLINE
 from nasprune.search.stopping import (
     Deadline,
     RungRule,
@@ -189,6 +189,31 @@ def test_the_time_budget_stops_a_trial_before_an_epoch_that_would_end_too_late(m
     assert "would end after the search's budget" in Deadline(clock)(trial, 2, 0.6)
 
 
+def test_where_the_first_start_candidate_takes_long_a_trial_may_take_three_times_its_run(monkeypatch):
+    """The onset plan gives the first start candidate a quarter of the phase where it had to learn; 30% of the phase
+    would then stop every network 1.2 times its cost (a 48x32 letters set)."""
+    from nasprune.search.budget import EXPLORE_SHARE, Clock
+
+    clock = Clock(start=0.0, seconds=500.0 / EXPLORE_SHARE)
+    study = optuna.create_study()
+    study.add_trial(create_trial(value=0.3, user_attrs={START_ATTR: 0, "spec": {"train": {"epochs": 25}},
+                                                        "history": history([0.1, 0.3], seconds=5.0)}))  # 125 s
+    trial = study.ask()
+    trial.set_user_attr("spec", {"train": {"epochs": 25}})
+    trial.set_user_attr("history", history([0.1], seconds=14.0))  # 350 s: 70% of the phase, 2.8 times the first
+    monkeypatch.setattr("time.time", lambda: 100.0)
+    assert Deadline(clock)(trial, 1, 0.1) is None
+    trial.set_user_attr("history", history([0.1], seconds=16.0))  # 400 s: 3.2 times
+    assert "more than 3 times the first start candidate's 125 s" in Deadline(clock)(trial, 1, 0.1)
+    fast = optuna.create_study()  # a first start candidate that takes 5% of the phase: the 30% rule stands
+    fast.add_trial(create_trial(value=0.3, user_attrs={START_ATTR: 0, "spec": {"train": {"epochs": 25}},
+                                                       "history": history([0.1, 0.3], seconds=1.0)}))
+    trial = fast.ask()
+    trial.set_user_attr("spec", {"train": {"epochs": 25}})
+    trial.set_user_attr("history", history([0.1], seconds=7.0))  # 175 s: 35% of the phase
+    assert "more than 30% of the 500-s sampling phase" in Deadline(clock)(trial, 1, 0.1)
+
+
 def test_a_retrained_winner_ends_with_the_epochs_that_fit_instead_of_being_stopped(monkeypatch):
     # measured: a retraining planned for 45 epochs was stopped at 44 when its epochs slowed by 14%, and the
     # search lost its most accurate network; now its schedule is shortened to end by the deadline
@@ -291,7 +316,7 @@ def test_a_trial_at_chance_is_not_stopped_before_twice_the_time_another_took_to_
 def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_first_epoch(monkeypatch):
     # measured on one EPYC core at 32x32: a sampled 133-MFLOPs network took 57 s for its first epoch and a
     # 56-MFLOPs MBConv 153 s, past a 180-s sampling phase, before the epoch rule could stop them
-    from nasprune.record import BASELINE_ATTR, START_ATTR
+    from nasprune.record import BASELINE_ATTR
     from nasprune.search.budget import EXPLORE_SHARE, TIME_BUDGET, Clock
     from nasprune.search.stopping import PROBE_STEPS, PROJECTION_MARGIN
     from nasprune.steps import WARMUP_STEPS
