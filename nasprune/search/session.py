@@ -113,8 +113,7 @@ def _enqueue_start(study: optuna.Study, space: SearchSpace, seed: int, trials: i
     """A new study tries the space's ``start_with`` candidates first, then its stratified start (``coverage``:
     every kind of block, norm, activation... at least once, at the first start candidate's sizes), as ordinary
     samples of the space (the sampler learns from them like from any trial); parameters a candidate leaves out are
-    sampled. A trial budget smaller than both keeps the
-    start candidates and as much of the coverage as fits."""
+    sampled. A trial budget smaller than both keeps the start candidates and as much of the coverage as fits."""
     queued = study.get_trials(deepcopy=False)  # a worker that started in the same instant may have queued them
     cover = coverage(space, seed, base=space.start_with[0] if space.start_with else None)
     for attr, candidates_ in ((START_ATTR, space.start_with), (COVER_ATTR, cover)):

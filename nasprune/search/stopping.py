@@ -233,10 +233,10 @@ class Deadline:
     plan (measured: 44 of 45, on a machine whose epochs had slowed by 14%) would be lost whole. A trial of the
     sampling phase also stops when its whole run would take more than ``MAX_TRIAL_SHARE`` of that phase (three
     times what the planned epochs give the first candidate) and more than ``TRIAL_FACTOR`` times the first start
-    candidate's run (at its epochs' mean so far; where the onset plan gave it longer trials), or when the epochs it has left would end more than
-    ``OVERRUN`` of the phase past its end: a candidate too slow to train within the budget cannot become a
-    winner, and training it would take the time other candidates and the winners' retraining need. Epochs are
-    assumed to take as long as the mean one so far. A retraining is told after every epoch how many of its planned
+    candidate's run (at its epochs' mean so far: more where the onset plan gave it longer trials), or when the
+    epochs it has left would end more than ``OVERRUN`` of the phase past its end: a candidate too slow to train
+    within the budget cannot become a winner, and training it would take the time other candidates and the winners'
+    retraining need. Epochs are assumed to take as long as the mean one so far. A retraining is told after every epoch how many of its planned
     epochs fit, at the mean pace after the first epoch (which pays for start-up) or the median of the last three
     where that is slower: its length follows the machine both ways, never past its plan, except for the last
     retraining of a round (``UNTIL_DEADLINE``), which trains on to the deadline where more epochs fit (its plan was
@@ -266,7 +266,7 @@ class Deadline:
     def _longest(self, trial: optuna.Trial, phase: float) -> tuple[float, str]:
         """(the seconds a sampled trial's whole run may take, what that limit is)."""
         first = [t for t in trial.study.get_trials(deepcopy=False) if t.user_attrs.get(START_ATTR) == 0
-                 and t.number != trial.number and t.user_attrs.get("history")]
+                 and RETRAIN_OF not in t.user_attrs and t.number != trial.number and t.user_attrs.get("history")]
         if first:
             seconds = [h["seconds"] for h in first[0].user_attrs["history"]]
             epochs = (first[0].user_attrs.get("spec") or {}).get("train", {}).get("epochs", len(seconds))

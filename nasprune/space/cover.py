@@ -27,7 +27,7 @@ from .values import Choice
 __all__ = ["coverage"]
 
 
-def _kinds(form: object) -> bool:
+def _among_names(form: object) -> bool:
     """Whether a parameter is a choice among names (not among numbers)."""
     return isinstance(form, Choice) and not all(isinstance(c, (int, float)) for c in form.choices)
 
@@ -37,7 +37,7 @@ def coverage(space: SearchSpace, seed: int = 0, base: Mapping[str, Any] | None =
     least once, the rest of each set as in ``base`` (for parameters of the space; others are left to the
     sampler); [] where the space has no such parameter. Deterministic for a ``seed``."""
     forms = parameters(space)
-    choices = {name: form.choices for name, form in forms.items() if _kinds(form)}
+    choices = {name: form.choices for name, form in forms.items() if _among_names(form)}
     if not choices:
         return []
     count = max(len(c) for c in choices.values())
