@@ -17,7 +17,7 @@ __all__ = ["OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "coun
 
 BASELINE_ATTR = "baseline"  # a preset enqueued as a trial (--baseline)
 START_ATTR = "start_with"  # a candidate of the space's start_with list (its index)
-COVER_ATTR = "cover"  # a candidate of the stratified start that tries every kind of layer (its index)
+COVER_ATTR = "cover"  # a candidate of the stratified start that tries every categorical choice (its index)
 RETRY_OF = "retry_of"  # a trial that repeats one whose worker died (the first of the chain)
 RETRAIN_OF = "retrain_of"  # a winner trained again with more epochs under a time budget (its source)
 #: the last retraining of a round: it may train past its planned epochs, up to this many, where they fit

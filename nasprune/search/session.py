@@ -111,12 +111,11 @@ def _baseline_specs(config: SearchConfig, data: DataSplits, epochs: int) -> dict
 
 def _enqueue_start(study: optuna.Study, space: SearchSpace, seed: int, trials: int | None) -> None:
     """A new study tries the space's ``start_with`` candidates first, then its stratified start (``coverage``:
-    every kind of block, norm, activation... at least once, at the first start candidate's sizes), as ordinary
-    samples of the space (the sampler learns from them like from any trial); parameters a candidate leaves out are
-    sampled. A trial budget smaller than both keeps the start candidates and as much of the coverage as fits."""
+    every categorical choice at least once), as ordinary samples of the space (the sampler learns from them like
+    from any trial); parameters a candidate leaves out are sampled. A trial budget smaller than both keeps the
+    start candidates and as much of the coverage as fits."""
     queued = study.get_trials(deepcopy=False)  # a worker that started in the same instant may have queued them
-    cover = coverage(space, seed, base=space.start_with[0] if space.start_with else None)
-    for attr, candidates_ in ((START_ATTR, space.start_with), (COVER_ATTR, cover)):
+    for attr, candidates_ in ((START_ATTR, space.start_with), (COVER_ATTR, coverage(space, seed))):
         present = {t.user_attrs.get(attr) for t in queued}
         room = len(candidates_) if trials is None or attr == START_ATTR else trials - len(space.start_with)
         for i, params in enumerate(candidates_[:max(0, room)]):

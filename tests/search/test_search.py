@@ -58,11 +58,12 @@ def test_tiny_search_end_to_end(tmp_path, tiny_space):
         assert nasprune.count_params(rebuilt) == a["params"]
 
 
-def test_a_new_study_tries_every_kind_of_block_first(tmp_path, tiny_space):
+def test_a_new_study_tries_every_categorical_choice_first(tmp_path, tiny_space):
     study = load(search(config(tmp_path, tiny_space, trials=3)))
     first = [t for t in study.get_trials() if "cover" in t.user_attrs]
     assert [t.user_attrs["cover"] for t in first] == [0, 1] and [t.number for t in first] == [0, 1]
-    assert {t.params["block"] for t in first} == {"plain", "basic"}  # channels, a choice among numbers, are sampled
+    assert {t.params["block"] for t in first} == {"plain", "basic"}
+    assert {t.params["s1_channels"] for t in first} == {8, 16}
 
 
 def test_rerunning_resumes_instead_of_starting_over(tmp_path, tiny_space):
