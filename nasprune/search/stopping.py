@@ -233,7 +233,7 @@ class Deadline:
     of 45, on a machine whose epochs had slowed by 14%) would be lost whole. A trial of the sampling phase also
     stops when its whole run would take more than ``MAX_TRIAL_SHARE`` of that phase (three times what the planned
     epochs give the first candidate) and more than ``TRIAL_FACTOR`` times the first start candidate's run (at its
-    epochs' mean so far: more where the onset plan gave it longer trials), or when the epochs it has left would end
+    epochs' mean so far: more where the onset plan gave it longer trials; judged in its first epoch only), or when the epochs it has left would end
     more than ``OVERRUN`` of the phase past its end: a candidate too slow to train within the budget cannot become a
     winner, and training it would take the time other candidates and the winners' retraining need. Epochs are
     assumed to take as long as the mean one so far. A retraining is told after every epoch how many of its planned
@@ -261,7 +261,7 @@ class Deadline:
             return min(fit, trial.user_attrs.get(UNTIL_DEADLINE, epochs)) if fit == epoch or len(seconds) > 1 else None
         if now + per_epoch > self.clock.deadline:
             return f"{TIME_BUDGET}: the next epoch would end after the search's budget (stopped at epoch {epoch})"
-        return self._too_slow(trial, epochs, epochs - epoch, per_epoch, now)
+        return self._too_slow(trial, epochs, epochs - epoch, per_epoch, now, whole=epoch == 1)
 
     def _longest(self, trial: optuna.Trial, phase: float) -> tuple[float, str]:
         """(the seconds a sampled trial's whole run may take, what that limit is)."""
@@ -276,13 +276,16 @@ class Deadline:
         return MAX_TRIAL_SHARE * phase, f"{MAX_TRIAL_SHARE:.0%} of the {phase:.0f}-s sampling phase"
 
     def _too_slow(self, trial: optuna.Trial, epochs: int, left: float, per_epoch: float, now: float,
-                  timed: str = "") -> str | None:
+                  timed: str = "", whole: bool = True) -> str | None:
         """Why a sampled trial of ``epochs`` at ``per_epoch`` seconds, ``left`` of them still to train, is too slow
-        for the sampling phase (None: it is not)."""
+        for the sampling phase (None: it is not). Its whole run is judged (``whole``) in its first epoch only: later,
+        what it has trained is spent, and stopping it would waste that (measured at 32x32: the wide start candidate
+        stopped at epoch 8 of 11, and again at 10 of 12, as its epochs had slowed past the limit); only the end of
+        the phase then stops it."""
         end = now + left * per_epoch
         phase = self.clock.explore_end - self.clock.start
         longest, limit = self._longest(trial, phase)
-        if epochs * per_epoch > longest:
+        if whole and epochs * per_epoch > longest:
             return (f"{TIME_BUDGET}: too slow to train within it ({per_epoch:.1f} s per epoch{timed}, "
                     f"{epochs * per_epoch:.0f} s for its {epochs} epochs, more than {limit})")
         if end > self.clock.explore_end + OVERRUN * phase:

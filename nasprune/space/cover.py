@@ -11,8 +11,9 @@ candidate deep enough to have that stage; the rest of the study can still draw i
 Channels are dealt too, though at 48x32 that builds candidates of 15-200 MFLOPs that are stopped as too slow. Dealing
 only the kinds (block, norm, act, downsampling, stem) at the first start candidate's sizes was tried (28e0cfb;
 benchmarks/RESULTS.md, issue 29) and bought nothing: hypervolume -0.7 points at 32x32 grey (median of 3 seeds), level
-at 16x16 and 32x32 colour, best accuracy level. Candidates at one network's cost add no point to the front, while the
-cheap draws of the dealt widths did (0.5-2.6 MFLOPs networks the retraining then took).
+at 16x16 and 32x32 colour, best accuracy level. Candidates at one network's cost tie with it: in 5 of 8 runs one
+was retrained beside the narrow start candidate and added no point to the front, where the cheaper finalist had been
+a network of 0.5-2.6 MFLOPs in 8 of 8.
 """
 
 from __future__ import annotations

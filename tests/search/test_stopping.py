@@ -179,7 +179,12 @@ def test_the_time_budget_stops_a_trial_before_an_epoch_that_would_end_too_late(m
     monkeypatch.setattr("time.time", lambda: 400.0)
     assert Deadline(clock)(trial, 2, 0.6) is None  # 8 epochs x 10 s end at 480 s, inside the sampling phase
     trial.set_user_attr("spec", {"train": {"epochs": 16}})  # 160 s in all: more than 30% of the 500-s phase
-    assert "more than 30% of the 500-s sampling phase" in Deadline(clock)(trial, 2, 0.6)
+    trial.set_user_attr("history", history([0.5], seconds=10.0))
+    assert "more than 30% of the 500-s sampling phase" in Deadline(clock)(trial, 1, 0.5)
+    # past its first epoch a run is judged only by where it would end (its 14 epochs left end at 540 s): stopping it
+    # for its whole length would waste what it trained (the wide start candidate was stopped at epoch 8 of 11)
+    trial.set_user_attr("history", history([0.5, 0.6], seconds=10.0))
+    assert Deadline(clock)(trial, 2, 0.6) is None
     trial.set_user_attr("spec", {"train": {"epochs": 10}})
     monkeypatch.setattr("time.time", lambda: 510.0)  # 8 more end at 590 s: within 20% (100 s) of the phase's end
     assert Deadline(clock)(trial, 2, 0.6) is None
