@@ -233,18 +233,18 @@ class Deadline:
     of 45, on a machine whose epochs had slowed by 14%) would be lost whole. A trial of the sampling phase also
     stops when its whole run would take more than ``MAX_TRIAL_SHARE`` of that phase (three times what the planned
     epochs give the first candidate) and more than ``TRIAL_FACTOR`` times the first start candidate's run (at its
-    epochs' mean so far: more where the onset plan gave it longer trials; judged in its first epoch only), or when the epochs it has left would end
-    more than ``OVERRUN`` of the phase past its end: a candidate too slow to train within the budget cannot become a
-    winner, and training it would take the time other candidates and the winners' retraining need. Epochs are
-    assumed to take as long as the mean one so far. A retraining is told after every epoch how many of its planned
-    epochs fit, at the mean pace after the first epoch (which pays for start-up) or the median of the last three
-    where that is slower: its length follows the machine both ways, never past its plan, except for the last
-    retraining of a round (``UNTIL_DEADLINE``), which trains on to the deadline where more epochs fit (its plan was
-    an estimate: a cut-short start candidate planned from a first epoch of 10.9 s trained at 6.7 s, and the time it
-    left went to a network below the front). Its first epoch alone shortens nothing (measured: a first epoch 14%
-    slower than the rest cut a 37-epoch plan that would have fit to 36), nor does one slow epoch (measured on a
-    loaded machine: two to three epochs at 1.5-2x cut the leader's run for good, 43 epochs to 34 and 32 to 26, and
-    the time they left went to networks that ended below the front)."""
+    epochs' mean so far: more where the onset plan gave it longer trials; judged in its first epoch only), or when
+    the epochs it has left would end more than ``OVERRUN`` of the phase past its end: a candidate too slow to train
+    within the budget cannot become a winner, and training it would take the time other candidates and the winners'
+    retraining need. Epochs are assumed to take as long as the mean one so far. A retraining is told after every
+    epoch how many of its planned epochs fit, at the mean pace after the first epoch (which pays for start-up) or
+    the median of the last three where that is slower: its length follows the machine both ways, never past its
+    plan, except for the last retraining of a round (``UNTIL_DEADLINE``), which trains on to the deadline where more
+    epochs fit (its plan was an estimate: a cut-short start candidate planned from a first epoch of 10.9 s trained
+    at 6.7 s, and the time it left went to a network below the front). Its first epoch alone shortens nothing
+    (measured: a first epoch 14% slower than the rest cut a 37-epoch plan that would have fit to 36), nor does one
+    slow epoch (measured on a loaded machine: two to three epochs at 1.5-2x cut the leader's run for good, 43 epochs
+    to 34 and 32 to 26, and the time they left went to networks that ended below the front)."""
 
     clock: Clock
 
