@@ -284,8 +284,8 @@ class Deadline:
         the phase then stops it."""
         end = now + left * per_epoch
         phase = self.clock.explore_end - self.clock.start
-        longest, limit = self._longest(trial, phase)
-        if whole and epochs * per_epoch > longest:
+        longest, limit = self._longest(trial, phase) if whole else (math.inf, "")
+        if epochs * per_epoch > longest:
             return (f"{TIME_BUDGET}: too slow to train within it ({per_epoch:.1f} s per epoch{timed}, "
                     f"{epochs * per_epoch:.0f} s for its {epochs} epochs, more than {limit})")
         if end > self.clock.explore_end + OVERRUN * phase:
