@@ -51,7 +51,7 @@ from ..record import BASELINE_ATTR, RETRAIN_OF, START_ATTR
 from ..spec import TrialSpec
 from ..train import Runtime, train
 
-__all__ = ["Clock", "trial_cost", "plan_epochs", "plan_for_onset", "onset", "learned", "retrain_specs", "finalists", "clearly_ahead",
+__all__ = ["Clock", "trial_cost", "seconds_per_epoch", "plan_epochs", "plan_for_onset", "onset", "learned", "retrain_specs", "finalists", "clearly_ahead",
            "EXPLORE_SHARE", "TRIALS_PER_BUDGET", "RETRAIN_FACTOR", "FINALISTS", "OTHER_SHARE", "MIN_EPOCHS", "MIN_TRIALS",
            "MAX_EPOCH_FACTOR", "LEARNED_MARGIN", "MIN_GAIN", "MIN_RUN_OVERHEAD", "run_overhead"]
 
@@ -163,7 +163,8 @@ def plan_for_onset(spec: TrialSpec, data: DataSplits, runtime: Runtime, clock: C
                     f"a longer --time-budget would let it learn")
 
 
-def _seconds_per_epoch(t: optuna.trial.FrozenTrial) -> float | None:
+def seconds_per_epoch(t: optuna.trial.FrozenTrial | optuna.Trial) -> float | None:
+    """The mean seconds of a trial's epochs so far (None where it has none)."""
     history = t.user_attrs.get("history") or []
     return sum(h["seconds"] for h in history) / len(history) if history else None
 
@@ -285,20 +286,20 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
     done = {t.user_attrs.get(RETRAIN_OF) for t in study.get_trials(deepcopy=False)}
 
     def fits(t: optuna.trial.FrozenTrial, seconds: float) -> int:  # epochs of t that ``seconds`` buy, capped
-        return min(RETRAIN_FACTOR * space_epochs, math.floor(seconds / _seconds_per_epoch(t)))
+        return min(RETRAIN_FACTOR * space_epochs, math.floor(seconds / seconds_per_epoch(t)))
 
     left = clock.left() - FINALISTS * run_overhead(candidates)
     gain = min(RETRAIN_FACTOR * space_epochs, MIN_GAIN * epochs)
     fresh = [t for t in candidates if t.number not in done and RETRAIN_OF not in t.user_attrs and "spec" in t.user_attrs
-             and bool(_seconds_per_epoch(t))  # a run with no timed epoch cannot be planned
+             and bool(seconds_per_epoch(t))  # a run with no timed epoch cannot be planned
              and fits(t, left) >= gain]  # all the time left would buy it a retraining worth its time
     leaders, others = finalists(fresh, val_images, chance, cost, worth=lambda t: fits(t, OTHER_SHARE * left) >= gain)
     plans, carried = [], 0.0
     level = leaders + [t for t in others if START_ATTR in t.user_attrs]  # compared at one length
-    shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=_seconds_per_epoch) if t not in level]
+    shares = [(t, OTHER_SHARE * left) for t in sorted(others, key=seconds_per_epoch) if t not in level]
     rest = left - sum(s for _, s in shares)
-    pace = sum(_seconds_per_epoch(t) for t in level)  # seconds an epoch of each of them takes
-    shares += [(t, rest * _seconds_per_epoch(t) / pace) for t in sorted(level, key=_seconds_per_epoch)]
+    pace = sum(seconds_per_epoch(t) for t in level)  # seconds an epoch of each of them takes
+    shares += [(t, rest * seconds_per_epoch(t) / pace) for t in sorted(level, key=seconds_per_epoch)]
     for t, share in shares:
         seconds = share + carried
         n = fits(t, seconds)
@@ -307,5 +308,5 @@ def retrain_specs(candidates: list[optuna.trial.FrozenTrial], study: optuna.Stud
             continue
         spec = TrialSpec.from_dict(t.user_attrs["spec"])
         plans.append((t.number, TrialSpec(spec.arch, spec.train.replace(epochs=n))))
-        carried = seconds - n * _seconds_per_epoch(t)
+        carried = seconds - n * seconds_per_epoch(t)
     return plans

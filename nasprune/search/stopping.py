@@ -41,7 +41,7 @@ from ..record import (  # RETRAIN_OF: chosen already, neither judged nor counted
     UNTIL_DEADLINE,
 )
 from ..steps import WARMUP_STEPS
-from .budget import LEARNED_MARGIN, TIME_BUDGET, Clock, learned, trial_cost
+from .budget import LEARNED_MARGIN, TIME_BUDGET, Clock, learned, seconds_per_epoch, trial_cost
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "sotl", "PRUNERS", "make_optuna_pruner", "EpochRule",
            "Deadline", "LEARNED_MARGIN", "DOMINANCE_MARGIN", "WARMUP_SHARE", "OVERRUN", "chance_level", "PROBE_STEPS",
@@ -225,6 +225,11 @@ def _comparable(trials: list[optuna.trial.FrozenTrial], number: int, epoch: int)
             and RETRAIN_OF not in t.user_attrs]
 
 
+def _planned_epochs(trial: optuna.Trial | optuna.trial.FrozenTrial, default: int) -> int:
+    """The epochs a trial's spec plans (``default`` where it records none)."""
+    return (trial.user_attrs.get("spec") or {}).get("train", {}).get("epochs", default)
+
+
 @dataclass(frozen=True)
 class Deadline:
     """The time budget, per trial (see nasprune.search.budget). A sampled trial stops when its next epoch would end
@@ -252,7 +257,7 @@ class Deadline:
         seconds = [h["seconds"] for h in trial.user_attrs.get("history") or []] or [0.0]
         per_epoch = sum(seconds) / len(seconds)
         now = time.time()
-        epochs = (trial.user_attrs.get("spec") or {}).get("train", {}).get("epochs", epoch)
+        epochs = _planned_epochs(trial, epoch)
         if RETRAIN_OF in trial.user_attrs:
             steady = seconds[1:] or seconds
             recent = sorted(steady[-3:])[(len(steady[-3:]) - 1) // 2]  # a single slow epoch is no new pace
@@ -265,12 +270,10 @@ class Deadline:
 
     def _longest(self, trial: optuna.Trial, phase: float) -> tuple[float, str]:
         """(the seconds a sampled trial's whole run may take, what that limit is)."""
-        first = [t for t in trial.study.get_trials(deepcopy=False) if t.user_attrs.get(START_ATTR) == 0
-                 and RETRAIN_OF not in t.user_attrs and t.number != trial.number and t.user_attrs.get("history")]
-        if first:
-            seconds = [h["seconds"] for h in first[0].user_attrs["history"]]
-            epochs = (first[0].user_attrs.get("spec") or {}).get("train", {}).get("epochs", len(seconds))
-            run = TRIAL_FACTOR * epochs * sum(seconds) / len(seconds)
+        first = next((t for t in trial.study.get_trials(deepcopy=False) if t.user_attrs.get(START_ATTR) == 0
+                      and RETRAIN_OF not in t.user_attrs and t.number != trial.number and seconds_per_epoch(t)), None)
+        if first is not None:
+            run = TRIAL_FACTOR * _planned_epochs(first, len(first.user_attrs["history"])) * seconds_per_epoch(first)
             if run > MAX_TRIAL_SHARE * phase:
                 return run, f"{TRIAL_FACTOR} times the first start candidate's {run / TRIAL_FACTOR:.0f} s"
         return MAX_TRIAL_SHARE * phase, f"{MAX_TRIAL_SHARE:.0%} of the {phase:.0f}-s sampling phase"
@@ -304,7 +307,7 @@ class Deadline:
         if any(key in trial.user_attrs for key in (RETRAIN_OF, START_ATTR, BASELINE_ATTR)):
             return None
         first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS
-        epochs = (trial.user_attrs.get("spec") or {}).get("train", {}).get("epochs", 1)
+        epochs = _planned_epochs(trial, 1)
         started: list[float] = []
 
         def check(step: int, total: int) -> str | None:
