@@ -206,8 +206,34 @@ def retest(kept: Path, root: Path, minutes: float) -> dict:
             "test_images": len(data.test), **_summary_row(summary)}
 
 
+def _scores(run: dict, ref: float) -> tuple[float, float]:
+    """(best test accuracy, hypervolume) of one run, ``ref``: ResNet-20's MFLOPs on its data."""
+    return (max(p["test_accuracy"] for p in run["front"]),
+            hypervolume([(p["test_accuracy"], p["mflops"]) for p in run["front"]], 0.1, 2 * ref))
+
+
+def control_verdict(rows: list[dict], ref: float) -> str | None:
+    """Whether (a), the search, beat (e), the start candidates alone, on one data set's ``rows`` (issue 29: "if (a)
+    cannot beat (e), the exploration is waste and the report says so"): it must lead in median hypervolume and be at
+    least as accurate in median best test accuracy. Seeds run by both are also compared pair by pair (the two ran
+    side by side). None where either method has no run."""
+    runs = {m: {r["seed"]: _scores(r, ref) for r in rows if r["method"] == m} for m in ("a", "e")}
+    if not runs["a"] or not runs["e"]:
+        return None
+    acc_a, hv_a = (statistics.median(scores[i] for scores in runs["a"].values()) for i in (0, 1))
+    acc_e, hv_e = (statistics.median(scores[i] for scores in runs["e"].values()) for i in (0, 1))
+    paired = sorted(runs["a"].keys() & runs["e"].keys())
+    ahead = sum(runs["a"][s][1] > runs["e"][s][1] for s in paired)
+    beats = hv_a > hv_e and acc_a >= acc_e
+    seeds = f"{len(paired)} seed{'' if len(paired) == 1 else 's'}"
+    return (f"(a) against the control (e), medians: hypervolume {hv_a:.4f} to {hv_e:.4f} (ahead at {ahead} of {seeds} "
+            f"run by both), best test accuracy {acc_a:.4f} to {acc_e:.4f}: the exploration "
+            + ("beat the start candidates alone" if beats else "did not beat the start candidates alone here (waste)"))
+
+
 def table(rows: list[dict], root: Path) -> str:
-    """Per data set and method: median (and each seed's) best test accuracy, hypervolume, trials finished."""
+    """Per data set and method: median (and each seed's) best test accuracy, hypervolume, trials finished; and
+    whether the search beat the control (:func:`control_verdict`)."""
     from nasprune.data import load_data
 
     lines = []
@@ -221,13 +247,14 @@ def table(rows: list[dict], root: Path) -> str:
             runs = sorted((r for r in rows if r["set"] == name and r["method"] == method), key=lambda r: r["seed"])
             if not runs:
                 continue
-            best = [max(p["test_accuracy"] for p in r["front"]) for r in runs]
-            hv = [hypervolume([(p["test_accuracy"], p["mflops"]) for p in r["front"]], 0.1, 2 * ref) for r in runs]
+            best, hv = zip(*(_scores(r, ref) for r in runs), strict=True)
             cost = [max(r["front"], key=lambda p: p["test_accuracy"])["mflops"] for r in runs]
             lines.append(f"| ({method}) {NAMES[method]} | {statistics.median(best):.4f}; "
                          f"{', '.join(f'{b:.4f}' for b in best)} | {statistics.median(hv):.4f}; "
                          f"{', '.join(f'{h:.4f}' for h in hv)} | {statistics.median(r['trials_finished'] for r in runs):g}"
                          f" | {statistics.median(cost):.2f} |")
+        verdict = control_verdict([r for r in rows if r["set"] == name], ref)
+        lines += [f"\n{verdict}"] if verdict else []
     return "\n".join(lines)
 
 

@@ -71,3 +71,34 @@ def test_letters_layout_and_determinism(tmp_path, monkeypatch):
 def test_letters_without_fonts_says_where_it_looked(tmp_path):
     with pytest.raises(SystemExit, match="at least 2 TrueType fonts.*pass --fonts DIR"):
         _datasets_module().letter_fonts(tmp_path)
+
+
+def _search_quality_module():
+    path = ROOT / "benchmarks" / "search_quality.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_search_quality", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_table_says_whether_the_search_beat_the_start_candidates_alone():
+    verdict = _search_quality_module().control_verdict
+
+    def run(method, seed, *front):
+        return {"method": method, "seed": seed, "front": [{"test_accuracy": a, "mflops": m} for a, m in front]}
+
+    narrow, wide = (0.66, 3.0), (0.69, 14.0)
+    control = [run("e", seed, narrow, wide) for seed in (0, 1, 2)]
+    # a cheaper network of the same accuracy adds to the front: ahead at every seed, as accurate
+    ahead = [run("a", seed, (0.66, 1.0), wide) for seed in (0, 1, 2)]
+    text = verdict(ahead + control, ref=41.0)
+    assert text.endswith("the exploration beat the start candidates alone")
+    assert "ahead at 3 of 3 seeds run by both" in text
+    # ahead at one seed of three, level at the others: the medians decide, and a tie is no win
+    mixed = [ahead[0], *(run("a", seed, narrow, wide) for seed in (1, 2))]
+    text = verdict(mixed + control, ref=41.0)
+    assert "ahead at 1 of 3" in text and "did not beat the start candidates alone" in text
+    # more hypervolume but less accurate: not a win either
+    cheap = [run("a", seed, (0.66, 1.0), (0.68, 14.0)) for seed in (0, 1, 2)]
+    assert "did not beat" in verdict(cheap + control, ref=41.0)
+    assert verdict(ahead, ref=41.0) is None  # no control run: nothing to say
