@@ -13,7 +13,16 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from ..events import Epoch, Note, TrialEnd
-from ..record import BASELINE_ATTR, RETRAIN_OF, RETRY_OF, counts_text, default_storage_path, reason_of, state_label
+from ..record import (
+    BASELINE_ATTR,
+    RETRAIN_OF,
+    RETRY_OF,
+    counts_text,
+    default_storage_path,
+    found_text,
+    reason_of,
+    state_label,
+)
 from ..text import LATENCY_LABELS, comparison_rows, format_table, human_count
 
 __all__ = ["Progress", "trial_line", "search_text", "prune_text", "eval_text", "studies_text", "export_text",
@@ -22,7 +31,7 @@ __all__ = ["Progress", "trial_line", "search_text", "prune_text", "eval_text", "
 #: (key, heading) of the winners table
 WINNER_COLUMNS = (("trial", "trial"), ("val_accuracy", "val_acc"), ("test_accuracy", "test_acc"),
                   ("mflops", "MFLOPs"), ("params_h", "params"), ("latency_ms", "latency_ms"),
-                  ("depth", "depth"), ("arch", "architecture"))
+                  ("depth", "depth"), ("origin", "from"), ("arch", "architecture"))
 
 
 def trial_line(t: optuna.trial.FrozenTrial) -> str:
@@ -99,6 +108,8 @@ def search_text(result: Any) -> str:
                  else "best trial (validation accuracy)")
         lines += [f"{title}; MFLOPs are multiply-adds (MACs) per image, counted by fvcore:",
                   _winners_table(result.winners)]
+        found = found_text(result.winners) if len(names) > 1 else None
+        lines += [f"  {found}"] if found else []
         best = result.best
         test = f"{best['test_accuracy']:.4f}" if best["test_accuracy"] is not None else "not measured"
         lines.append(f"\nbest trial {best['trial']}: test accuracy {test} (validation {best['val_accuracy']:.4f}), "

@@ -56,7 +56,16 @@ from .storage import (
     trial_dir,
 )
 from .studies import list_studies
-from .winners import evaluate_on_test, pareto_front, pareto_winners, retrain_candidates, winner_row
+from .winners import (
+    ORIGINS,
+    evaluate_on_test,
+    found_text,
+    origin,
+    pareto_front,
+    pareto_winners,
+    retrain_candidates,
+    winner_row,
+)
 
 __all__ = [
     "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "cause_behind", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
@@ -66,6 +75,6 @@ __all__ = [
     "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text", "counts_toward_budget",
     "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "COVER_ATTR", "START_ATTR", "RETRY_OF",
     "RETRAIN_OF", "UNTIL_DEADLINE", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "requeue_interrupted", "heartbeat_on",
-    "others_running", "pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "Picked", "pick_trial",
+    "others_running", "pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin", "ORIGINS", "found_text", "Picked", "pick_trial",
     "load_picked", "pruned_study", "pruned_study_name", "record_pruned_model", "SOURCE_STUDY", "list_studies",
 ]

@@ -14,9 +14,10 @@ from ..checkpoint import load_model
 from ..data import DataSplits, Normalizer
 from ..errors import CheckpointError
 from ..train import Runtime, evaluate
-from .outcomes import BASELINE_ATTR, RETRAIN_OF, START_ATTR, is_search_trial
+from .outcomes import BASELINE_ATTR, COVER_ATTR, RETRAIN_OF, START_ATTR, is_search_trial
 
-__all__ = ["pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test"]
+__all__ = ["pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin",
+           "ORIGINS", "found_text"]
 
 T = TypeVar("T")
 
@@ -59,8 +60,39 @@ def retrain_candidates(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
             and (t.state == TrialState.COMPLETE or START_ATTR in t.user_attrs or BASELINE_ATTR in t.user_attrs)]
 
 
-def winner_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """What ``summary.json`` records of a winner (test accuracy filled in by :func:`evaluate_on_test`)."""
+#: where a network came from (:func:`origin`); the first two are not the exploration's finds
+ORIGINS = ("start", "baseline", "coverage", "sampled")
+
+
+def origin(t: optuna.trial.FrozenTrial, study: optuna.Study | None = None) -> str:
+    """Where ``t``'s network came from: ``start`` (the space's start candidates), ``baseline`` (``--baseline``),
+    ``coverage`` (the stratified start, which tries every choice of the space) or ``sampled``. A retrained winner's
+    is its source's, read from ``study`` (without it: ``sampled``, which only a search trial can be)."""
+    a = t.user_attrs
+    if RETRAIN_OF in a and study is not None:
+        return origin(study.trials[a[RETRAIN_OF]])
+    return next((name for key, name in ((START_ATTR, "start"), (BASELINE_ATTR, "baseline"), (COVER_ATTR, "coverage"))
+                 if key in a), "sampled")
+
+
+def found_text(rows: list[dict[str, Any]]) -> str | None:
+    """What the front owes to the exploration (rows of :func:`winner_row` with their ``origin``): a user can tell a
+    search that found networks from one whose answer is a hand-picked start candidate trained again. None where the
+    rows say nothing of their origin (a study written before it was recorded)."""
+    if not rows or any("origin" not in r for r in rows):
+        return None
+    found = [r for r in rows if r["origin"] not in ORIGINS[:2]]
+    if not found:
+        return ("every network on the front is a start candidate or a baseline: the exploration found no network "
+                "more accurate than they are at its cost")
+    listed = ", ".join(f"{r['trial']} ({r['mflops']:.3g} MFLOPs)" for r in found)
+    return (f"{len(found)} of the front's {len(rows)} networks were found by the exploration "
+            f"(trial{'s' * (len(found) > 1)} {listed}); the rest are start candidates or baselines")
+
+
+def winner_row(t: optuna.trial.FrozenTrial, study: optuna.Study | None = None) -> dict[str, Any]:
+    """What ``summary.json`` records of a winner (test accuracy filled in by :func:`evaluate_on_test`); with its
+    ``study``, where it came from (:func:`origin`)."""
     a = t.user_attrs
     row = {
         "trial": t.number,
@@ -77,6 +109,8 @@ def winner_row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     for key in (BASELINE_ATTR, RETRAIN_OF):
         if a.get(key) is not None:
             row[key] = a[key]
+    if study is not None:
+        row["origin"] = origin(t, study)
     return row
 
 

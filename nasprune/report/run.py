@@ -20,6 +20,7 @@ from ..record import (
     counts_by_outcome,
     counts_text,
     evaluate_on_test,
+    found_text,
     load_study_data,
     open_existing,
     pareto_winners,
@@ -116,7 +117,7 @@ def _pair(row: dict, runtime: str) -> str:
 
 
 def _winners(study: optuna.Study, config: ReportConfig, records: list[TrialRecord]) -> Section:
-    rows = [winner_row(t) for t in pareto_winners(study)]
+    rows = [winner_row(t, study) for t in pareto_winners(study)]
     note, latency = "not measured (--no-test)", "Latency was not measured (--no-latency)."
     if (config.test or config.latency) and rows:
         runtime = resolve_runtime(config.device)
@@ -128,16 +129,20 @@ def _winners(study: optuna.Study, config: ReportConfig, records: list[TrialRecor
         if config.latency:
             latency = _deployed_latency(rows, data.input_shape, config.latency_threads)
     table = Table(["trial", "val acc", "test acc", "MFLOPs", "params", "PyTorch ms b1 / b32", "ORT ms b1 / b32",
-                   "depth", "architecture"],
+                   "depth", "from", "architecture"],
                   [[str(r["trial"]), _f(r["val_accuracy"]), _f(r["test_accuracy"]), _f(r["mflops"], "{:.3f}"),
                     human_count(r["params"]), _pair(r, "cpu"), _pair(r, "ort"), str(r.get("depth") or "-"),
-                    r["arch"] or "-"] for r in rows])
+                    r["origin"], r["arch"] or "-"] for r in rows])
     top = sorted((r for r in records if r.state == "complete" and r.searched), key=lambda r: -r.val_acc)[:config.top]
     table_top = Table(["trial", "val acc", "train acc", "MFLOPs", "params", "depth", "architecture"],
                       [[str(r.number), _f(r.val_acc), _f(r.train_acc), _f(r.mflops, "{:.3f}"), human_count(r.params),
                         str(r.depth or "-"), r.arch or "-"] for r in top])
     best = "the most accurate trial" if len(top) == 1 else f"the {len(top)} most accurate trials"
-    return Section("Winners", [f"The Pareto front (test accuracy {note}), then {best} by validation accuracy.",
+    found = found_text(rows) if len(study.directions) > 1 else None
+    origins = (" From: the space's start candidates (start), `--baseline` presets, the stratified start that tries "
+               f"every choice (coverage) or the sampler; a network trained again is its source's. {found[0].upper()}"
+               f"{found[1:]}.") if found else ""
+    return Section("Winners", [f"The Pareto front (test accuracy {note}), then {best} by validation accuracy.{origins}",
                                latency], [table, table_top])
 
 

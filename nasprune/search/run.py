@@ -140,7 +140,7 @@ def _winners_latency(s: Session, winners: list, rows: list[dict]) -> None:
 def _finish(s: Session) -> SearchResult:
     config, study = s.config, s.study
     winners = pareto_winners(study)
-    rows = [winner_row(t) for t in winners]
+    rows = [winner_row(t, study) for t in winners]
     problems = evaluate_on_test(rows, place_data(s.data, s.runtime.device, config.placement), s.runtime)
     _winners_latency(s, winners, rows)
     counts = counts_by_outcome(study)

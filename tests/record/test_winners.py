@@ -7,12 +7,16 @@ from optuna.trial import TrialState, create_trial
 from nasprune import StudyError
 from nasprune.record import (
     BASELINE_ATTR,
+    COVER_ATTR,
     PRUNED_FROM,
+    RETRAIN_OF,
     START_ATTR,
+    found_text,
     pareto_front,
     pareto_winners,
     pick_trial,
     retrain_candidates,
+    winner_row,
 )
 
 
@@ -49,6 +53,24 @@ def test_retrain_candidates_are_complete_trials_and_start_candidates_and_baselin
     study.add_trial(create_trial(values=[0.99, 3.0], user_attrs={"mflops": 3.0, START_ATTR: 2, "history": ran},
                                  system_attrs={"constraints": [1.0]}))  # over a budget
     assert [t.number for t in retrain_candidates(study)] == [0, 1, 2, 3]
+
+
+def test_each_winner_says_where_its_network_came_from_and_the_front_what_the_exploration_found():
+    study = study_with(([0.70, 3.0], {"mflops": 3.0, START_ATTR: 0}, TrialState.COMPLETE),
+                       ([0.60, 1.0], {"mflops": 1.0}, TrialState.COMPLETE),  # sampled
+                       ([0.50, 0.5], {"mflops": 0.5, COVER_ATTR: 2}, TrialState.COMPLETE),
+                       ([0.85, 9.0], {"mflops": 9.0, BASELINE_ATTR: "resnet20"}, TrialState.COMPLETE),
+                       ([0.80, 3.0], {"mflops": 3.0, RETRAIN_OF: 0}, TrialState.COMPLETE),  # the start one, again
+                       ([0.65, 1.0], {"mflops": 1.0, RETRAIN_OF: 1}, TrialState.COMPLETE))  # the sampled one, again
+    rows = [winner_row(t, study) for t in pareto_winners(study)]
+    assert [(r["trial"], r["origin"]) for r in rows] == [(3, "baseline"), (4, "start"), (5, "sampled"), (2, "coverage")]
+    assert found_text(rows) == ("2 of the front's 4 networks were found by the exploration (trials 5 (1 MFLOPs), "
+                                "2 (0.5 MFLOPs)); the rest are start candidates or baselines")
+    # a front of hand-picked networks alone: the search's answer is a start candidate, and the line says so
+    assert found_text(rows[:2]).startswith("every network on the front is a start candidate or a baseline")
+    # a summary written before origins were recorded says nothing rather than guess
+    assert found_text([{k: v for k, v in r.items() if k != "origin"} for r in rows]) is None
+    assert "origin" not in winner_row(study.trials[0])
 
 
 def test_picking_a_trial_names_what_can_be_picked():

@@ -10,7 +10,8 @@ import torch
 from optuna.trial import create_trial
 
 from nasprune import SearchConfig, search
-from nasprune.record import BASELINE_ATTR, RETRAIN_OF, START_ATTR, UNTIL_DEADLINE
+from nasprune.cli.terminal import search_text
+from nasprune.record import BASELINE_ATTR, RETRAIN_OF, START_ATTR, UNTIL_DEADLINE, found_text, origin
 from nasprune.search.budget import (
     FINALISTS,
     MAX_EPOCH_FACTOR,
@@ -271,6 +272,9 @@ def test_a_budgeted_search_ends_in_time_and_retrains_its_winners(tmp_path, tiny_
     summary = json.loads(result.summary_path.read_text())
     assert summary["trials"]["complete"] >= 2 and summary["winners"]
     assert result.counts["complete"] == summary["trials"]["complete"]
+    for row in summary["winners"]:  # a network trained again came from where its source came from
+        assert row["origin"] == origin(study.trials[row.get(RETRAIN_OF, row["trial"])])
+    assert f"  {found_text(summary['winners'])}\n" in search_text(result)  # the user is told what the search found
 
 
 def test_queued_retrainings_left_at_the_deadline_are_ended_unrun_and_uncounted():
