@@ -85,7 +85,7 @@ def found_text(rows: list[dict[str, Any]]) -> str | None:
     if not found:
         return ("every network on the front is a start candidate or a baseline: the exploration found no network "
                 "more accurate than they are at its cost")
-    listed = ", ".join(f"{r['trial']} ({r['mflops']:.3g} MFLOPs)" for r in found)
+    listed = ", ".join(f"{r['trial']} (val {r['val_accuracy']:.3f} at {r['mflops']:.3g} MFLOPs)" for r in found)
     return (f"{len(found)} of the front's {len(rows)} networks were found by the exploration "
             f"(trial{'s' * (len(found) > 1)} {listed}); the rest are start candidates or baselines")
 

@@ -64,8 +64,8 @@ def test_each_winner_says_where_its_network_came_from_and_the_front_what_the_exp
                        ([0.65, 1.0], {"mflops": 1.0, RETRAIN_OF: 1}, TrialState.COMPLETE))  # the sampled one, again
     rows = [winner_row(t, study) for t in pareto_winners(study)]
     assert [(r["trial"], r["origin"]) for r in rows] == [(3, "baseline"), (4, "start"), (5, "sampled"), (2, "coverage")]
-    assert found_text(rows) == ("2 of the front's 4 networks were found by the exploration (trials 5 (1 MFLOPs), "
-                                "2 (0.5 MFLOPs)); the rest are start candidates or baselines")
+    assert found_text(rows) == ("2 of the front's 4 networks were found by the exploration (trials 5 (val 0.650 at 1 "
+                                "MFLOPs), 2 (val 0.500 at 0.5 MFLOPs)); the rest are start candidates or baselines")
     # a front of hand-picked networks alone: the search's answer is a start candidate, and the line says so
     assert found_text(rows[:2]).startswith("every network on the front is a start candidate or a baseline")
     # a summary written before origins were recorded says nothing rather than guess
