@@ -215,8 +215,8 @@ def _scores(run: dict, ref: float) -> tuple[float, float]:
 def control_verdict(rows: list[dict], ref: float) -> str | None:
     """Whether (a), the search, beat (e), the start candidates alone, on one data set's ``rows`` (issue 29: "if (a)
     cannot beat (e), the exploration is waste and the report says so"): it must lead in median hypervolume and be at
-    least as accurate in median best test accuracy. Seeds run by both are also compared pair by pair (the two ran
-    side by side). None where either method has no run."""
+    least as accurate in median best test accuracy; where it does not, the verdict says which it missed. Seeds run
+    by both are also compared pair by pair (the two ran side by side). None where either method has no run."""
     runs = {m: {r["seed"]: _scores(r, ref) for r in rows if r["method"] == m} for m in ("a", "e")}
     if not runs["a"] or not runs["e"]:
         return None
@@ -224,11 +224,13 @@ def control_verdict(rows: list[dict], ref: float) -> str | None:
     acc_e, hv_e = (statistics.median(scores[i] for scores in runs["e"].values()) for i in (0, 1))
     paired = sorted(runs["a"].keys() & runs["e"].keys())
     ahead = sum(runs["a"][s][1] > runs["e"][s][1] for s in paired)
-    beats = hv_a > hv_e and acc_a >= acc_e
+    short = [what for what, missed in (("no more hypervolume", hv_a <= hv_e), ("less accurate", acc_a < acc_e))
+             if missed]
     seeds = f"{len(paired)} seed{'' if len(paired) == 1 else 's'}"
     return (f"(a) against the control (e), medians: hypervolume {hv_a:.4f} to {hv_e:.4f} (ahead at {ahead} of {seeds} "
             f"run by both), best test accuracy {acc_a:.4f} to {acc_e:.4f}: the exploration "
-            + ("beat the start candidates alone" if beats else "did not beat the start candidates alone here (waste)"))
+            + (f"did not beat the start candidates alone here ({' and '.join(short)})" if short else
+               "beat the start candidates alone"))
 
 
 def table(rows: list[dict], root: Path) -> str:
