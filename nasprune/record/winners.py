@@ -64,13 +64,13 @@ def retrain_candidates(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 ORIGINS = ("start", "baseline", "coverage", "sampled")
 
 
-def origin(t: optuna.trial.FrozenTrial, study: optuna.Study | None = None) -> str:
+def origin(t: optuna.trial.FrozenTrial, study: optuna.Study) -> str:
     """Where ``t``'s network came from: ``start`` (the space's start candidates), ``baseline`` (``--baseline``),
     ``coverage`` (the stratified start, which tries every choice of the space) or ``sampled``. A retrained winner's
-    is its source's, read from ``study`` (without it: ``sampled``, which only a search trial can be)."""
+    is its source's, a trial of ``study``."""
     a = t.user_attrs
-    if RETRAIN_OF in a and study is not None:
-        return origin(study.trials[a[RETRAIN_OF]])
+    if RETRAIN_OF in a:
+        return origin(study.get_trials(deepcopy=False)[a[RETRAIN_OF]], study)
     return next((name for key, name in ((START_ATTR, "start"), (BASELINE_ATTR, "baseline"), (COVER_ATTR, "coverage"))
                  if key in a), "sampled")
 

@@ -273,7 +273,7 @@ def test_a_budgeted_search_ends_in_time_and_retrains_its_winners(tmp_path, tiny_
     assert summary["trials"]["complete"] >= 2 and summary["winners"]
     assert result.counts["complete"] == summary["trials"]["complete"]
     for row in summary["winners"]:  # a network trained again came from where its source came from
-        assert row["origin"] == origin(study.trials[row.get(RETRAIN_OF, row["trial"])])
+        assert row["origin"] == origin(study.trials[row.get(RETRAIN_OF, row["trial"])], study)
     assert f"  {found_text(summary['winners'])}\n" in search_text(result)  # the user is told what the search found
 
 
