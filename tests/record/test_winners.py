@@ -68,6 +68,8 @@ def test_each_winner_says_where_its_network_came_from_and_the_front_what_the_exp
                                 "MFLOPs), 2 (val 0.500 at 0.5 MFLOPs)); the rest are start candidates or baselines")
     # a front of hand-picked networks alone: the search's answer is a start candidate, and the line says so
     assert found_text(rows[:2]).startswith("every network on the front is a start candidate or a baseline")
+    assert found_text(rows[2:3]) == ("every network on the front was found by the exploration (trial 5 (val 0.650 "
+                                     "at 1 MFLOPs))")
     # a summary written before origins were recorded says nothing rather than guess
     assert found_text([{k: v for k, v in r.items() if k != "origin"} for r in rows]) is None
     assert "origin" not in winner_row(study.trials[0])

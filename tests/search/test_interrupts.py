@@ -22,15 +22,20 @@ from nasprune.space import TrialSpec, fixed_spec, load_space
 
 
 def wait_for(storage, name, condition, timeout=180):
-    deadline = time.monotonic() + timeout
+    deadline, trials = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
         with contextlib.suppress(KeyError):  # the study does not exist yet
             study = optuna.load_study(study_name=name, storage=storage)
-            found = [t for t in study.get_trials(deepcopy=False) if condition(t)]
+            trials = study.get_trials(deepcopy=False)
+            found = [t for t in trials if condition(t)]
             if found:
                 return found
         time.sleep(0.2)
-    raise AssertionError("the condition never held")
+    # what the study held, to tell a slow machine from a wrong rule (this once failed in CI after a worker's kill)
+    seen = "; ".join(f"{t.number} {t.state.name} {t.user_attrs.get('worker')} epochs "
+                     f"{len(t.user_attrs.get('history') or [])} {t.user_attrs.get('outcome')} "
+                     f"retry_of={t.user_attrs.get('retry_of')}" for t in trials)
+    raise AssertionError(f"the condition never held in {timeout} s; trials: {seen or 'none'}")
 
 
 def mid_trial(t):
