@@ -88,8 +88,8 @@ def found_text(rows: list[dict[str, Any]]) -> str | None:
     listed = ", ".join(f"{r['trial']} (val {r['val_accuracy']:.3f} at {r['mflops']:.3g} MFLOPs)" for r in found)
     if len(found) == len(rows):
         return f"every network on the front was found by the exploration (trial{'s' * (len(found) > 1)} {listed})"
-    return (f"{len(found)} of the front's {len(rows)} networks were found by the exploration "
-            f"(trial{'s' * (len(found) > 1)} {listed}); the rest are start candidates or baselines")
+    return (f"{len(found)} of the front's {len(rows)} networks {'was' if len(found) == 1 else 'were'} found by the "
+            f"exploration (trial{'s' * (len(found) > 1)} {listed}); the rest are start candidates or baselines")
 
 
 def winner_row(t: optuna.trial.FrozenTrial, study: optuna.Study | None = None) -> dict[str, Any]:

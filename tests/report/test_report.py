@@ -85,7 +85,7 @@ def test_the_markdown_answers_the_questions(made):
     # where each winner came from, and what the front owes to the exploration (a baseline ran beside the sampler)
     winners = text.split("## Winners")[1].split("\n## ")[0]
     assert "| from | architecture |" in winners and re.search(r"\| (sampled|baseline) \| (plain|basic)\[", winners)
-    assert re.search(r"\d of the front's \d networks were found by the exploration|Every network on the front (is a "
+    assert re.search(r"\d of the front's \d networks (was|were) found by the exploration|Every network on the front (is a "
                      r"start candidate or a baseline|was found by the exploration)", winners)
     assert "Spearman" in text or "Too few completed trials" in text
     # depth diagnostics: per block type in words, per trial in a table, against depth in a figure
