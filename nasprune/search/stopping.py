@@ -254,16 +254,16 @@ class Deadline:
     clock: Clock
 
     def __call__(self, trial: optuna.Trial, epoch: int, val_acc: float) -> str | int | None:
-        seconds = [h["seconds"] for h in trial.user_attrs.get("history") or []] or [0.0]
-        per_epoch = sum(seconds) / len(seconds)
         now = time.time()
         epochs = _planned_epochs(trial, epoch)
         if RETRAIN_OF in trial.user_attrs:
+            seconds = [h["seconds"] for h in trial.user_attrs.get("history") or []] or [0.0]
             steady = seconds[1:] or seconds
             recent = sorted(steady[-3:])[(len(steady[-3:]) - 1) // 2]  # a single slow epoch is no new pace
             per_epoch = max(sum(steady) / len(steady), recent)
             fit = epoch + math.floor(max(0.0, self.clock.deadline - now) / max(per_epoch, 1e-9))
             return min(fit, trial.user_attrs.get(UNTIL_DEADLINE, epochs)) if fit == epoch or len(seconds) > 1 else None
+        per_epoch = seconds_per_epoch(trial) or 0.0
         if now + per_epoch > self.clock.deadline:
             return f"{TIME_BUDGET}: the next epoch would end after the search's budget (stopped at epoch {epoch})"
         return self._too_slow(trial, epochs, epochs - epoch, per_epoch, now, whole=epoch == 1)
