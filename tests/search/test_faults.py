@@ -107,23 +107,24 @@ def test_a_trial_whose_heartbeat_stops_is_failed_and_retried(tmp_path):
     storage.engine.dispose()
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_sigint_and_sigterm_record_the_trial_exit_quickly_and_rerunning_resumes(tmp_path, tiny_space, signum, code):
+def test_sigint_and_sigterm_record_the_trial_exit_quickly_and_rerunning_resumes(tmp_path, tiny_space):
     results = tmp_path / "results"
     cmd = search_cmd(tiny_space, results, "--trials", "3", "--epochs", "6")
     storage = open_storage(results / "tiny-digits" / "study.journal")
-    with running(cmd) as proc:
-        number = wait_for_running_trial(storage, "tiny-digits", proc.pid)
-        sent = time.monotonic()
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=30)
-        assert time.monotonic() - sent < 10
-    assert proc.returncode == code, err
-    assert signal.Signals(signum).name in err and "Traceback" not in err
-    study = optuna.load_study(study_name="tiny-digits", storage=storage)
-    t = study.trials[number]
-    assert t.state == TrialState.FAIL and outcome_of(t) == "interrupted"
-    assert reason_of(t) == f"interrupted ({signal.Signals(signum).name})"
+    # Ctrl-C, then a kill (SIGTERM) of the run that resumed it: each records its trial, and the next run resumes
+    for signum, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        with running(cmd) as proc:
+            number = wait_for_running_trial(storage, "tiny-digits", proc.pid)
+            sent = time.monotonic()
+            proc.send_signal(signum)
+            _, err = proc.communicate(timeout=30)
+            assert time.monotonic() - sent < 10
+        assert proc.returncode == code, err
+        assert signal.Signals(signum).name in err and "Traceback" not in err
+        study = optuna.load_study(study_name="tiny-digits", storage=storage)
+        t = study.trials[number]
+        assert t.state == TrialState.FAIL and outcome_of(t) == "interrupted"
+        assert reason_of(t) == f"interrupted ({signal.Signals(signum).name})"
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert_study_intact(optuna.load_study(study_name="tiny-digits", storage=storage), 3, results)

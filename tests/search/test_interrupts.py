@@ -79,18 +79,22 @@ def test_a_worker_killed_under_workers_has_its_trial_queued_again_at_once(tmp_pa
     cmd = search_cmd(tiny_space, results, "--trials", "4", "--epochs", "60", "--workers", "2")
     storage = open_storage(results / "tiny-digits" / "study.journal")
     with running(cmd, own_group=True) as proc:
-        victim = wait_for(storage, "tiny-digits", mid_trial)[0]
-        pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
+        worker = wait_for(storage, "tiny-digits", mid_trial)[0].user_attrs["worker"]
+        pid = int(worker.rsplit(":", 1)[1])
         assert pid != proc.pid
         os.kill(pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        # the retry, not the failure: the main process fails the trial and then queues it, two writes apart
-        wait_for(storage, "tiny-digits", lambda t: t.user_attrs.get("retry_of") == victim.number, timeout=20)
+        # the retry, not the failure: the main process fails the trial and then queues it, two writes apart. The
+        # killed trial is the one its worker was training when it died, which need not be the one seen before the
+        # kill: that one may have ended in between (stopped at a rung), the worker then dying in its next trial.
+        retry = wait_for(storage, "tiny-digits", lambda t: t.user_attrs.get("retry_of") is not None, timeout=20)[0]
         noticed = time.monotonic() - killed_at
         study = optuna.load_study(study_name="tiny-digits", storage=storage)
         os.killpg(proc.pid, signal.SIGINT)
     assert noticed < 5  # the main process looks every second
-    assert outcome_of(study.trials[victim.number]) == "worker died"
+    victim = study.trials[retry.user_attrs["retry_of"]]
+    assert victim.user_attrs["worker"] == worker
+    assert outcome_of(victim) == "worker died"
     assert [t.params for t in study.trials if t.user_attrs.get("retry_of") == victim.number] == [victim.params]
 
 

@@ -16,6 +16,7 @@ from nasprune.record import (
     finished_count,
     mark_finished,
     open_storage,
+    outcome_of,
     record_finished,
     remove_unfinished_folders,
     trial_dir,
@@ -44,47 +45,42 @@ def test_workers_started_together_on_an_empty_database_all_work(tmp_path, tiny_s
     storage.engine.dispose()
 
 
-def _wait_mid_trial(url, name, timeout=180):
+def _wait_study(url, name, condition, timeout=180):
+    """Wait until ``condition(study)`` holds for the study ``name`` at ``url``."""
     storage = open_storage(url)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if name in optuna.get_all_study_names(storage):
-                study = optuna.load_study(study_name=name, storage=storage)
-                if any(t.user_attrs.get("history") for t in study.get_trials(states=(TrialState.RUNNING,))):
-                    return
+            if name in optuna.get_all_study_names(storage) and condition(
+                    optuna.load_study(study_name=name, storage=storage)):
+                return
             time.sleep(0.2)
     finally:
         storage.engine.dispose()
-    raise AssertionError("no trial got under way")
+    raise AssertionError(f"the study never got there in {timeout} s")
+
+
+def _mid_trial(study):
+    return any(t.user_attrs.get("history") for t in study.get_trials(states=(TrialState.RUNNING,)))
 
 
 def test_a_database_restart_mid_search_costs_nothing_and_a_long_outage_ends_in_one_line(
         tmp_path, tiny_space, postgres_server):
     url = postgres_server.new_database("outage")
     results = tmp_path / "results"
-    cmd = pg_search_cmd(tiny_space, results, url, "outage", "--trials", "4", "--epochs", "4", "--workers", "2")
+    # trials of a few seconds, none stopped early: one is under way after the restart, to be cut by the outage
+    cmd = pg_search_cmd(tiny_space, results, url, "outage", "--trials", "6", "--epochs", "8", "--workers", "2",
+                        "--pruner", "none")
     env = {**os.environ, "NASPRUNE_OUTAGE_SECONDS": "8"}
-
-    # a restart of a few seconds: the search goes on and ends as if nothing happened
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
-        _wait_mid_trial(url, "outage")
+        # a restart of a few seconds: the search goes on as if nothing had happened
+        _wait_study(url, "outage", _mid_trial)
         postgres_server.stop()
         time.sleep(3)
         postgres_server.start()
-        out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
-    storage = open_storage(url)
-    study = optuna.load_study(study_name="outage", storage=storage)
-    assert finished_count(study) == 4
-    assert folders_match_complete_trials(study, results, "outage")
-    storage.engine.dispose()
-
-    # an outage longer than the window: one line, exit 75, and the same command finishes the study exactly
-    cmd = [*cmd[:cmd.index("--trials") + 1], "6", *cmd[cmd.index("--trials") + 2:]]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
-        _wait_mid_trial(url, "outage")
+        _wait_study(url, "outage", lambda study: finished_count(study) >= 2 and _mid_trial(study))
+        assert proc.poll() is None, proc.communicate()[1]
+        # then an outage longer than the window: one line, exit 75
         postgres_server.stop()
         stopped = time.monotonic()
         out, err = proc.communicate(timeout=300)
@@ -92,16 +88,24 @@ def test_a_database_restart_mid_search_costs_nothing_and_a_long_outage_ends_in_o
     # before: 316 lines of 7 chained tracebacks (670 with --workers 2) and exit 1
     lines = [line for line in err.splitlines() if line.strip()]
     assert proc.returncode == 75, err
-    assert "Traceback" not in err and len(lines) <= 3, err
+    back = next(i for i, line in enumerate(lines) if "answers again; the search goes on" in line)  # the restart
+    assert "Traceback" not in err and len(lines[back + 1:]) <= 3, err
     assert "stopped answering" in err and "run the same command again" in err
     assert took < 8 + 60, took  # the window, plus what the last epochs and the workers' stop take
     postgres_server.start()
+    # the same command finishes the study exactly: nothing the restart or the outage cut is lost or counted twice
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert rerun.returncode == 0, rerun.stderr
+    assert "Traceback" not in rerun.stderr
     storage = open_storage(url)
     study = optuna.load_study(study_name="outage", storage=storage)
     assert finished_count(study) == 6
     assert not study.get_trials(states=(TrialState.RUNNING,))
+    # the restart cost no trial; the outage cut the two under way, each trained again once
+    outcomes = [outcome_of(t) for t in study.trials]
+    cut = [t.number for t in study.trials if outcome_of(t) == "worker died"]
+    assert outcomes[:2] == ["complete", "complete"] and len(cut) <= 2 and len(outcomes) == 6 + len(cut), outcomes
+    assert sorted(t.user_attrs["retry_of"] for t in study.trials if "retry_of" in t.user_attrs) == cut
     assert folders_match_complete_trials(study, results, "outage")
     storage.engine.dispose()
 
