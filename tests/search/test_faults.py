@@ -14,7 +14,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
-from searching import running, search_cmd
+from searching import running, search_cmd, side_by_side
 
 from nasprune import DiskFullError, SearchConfig, load_model, search
 from nasprune.cli import main
@@ -64,9 +64,9 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_the_other_finishes_the_budg
         extra, name = [], "tiny-digits"
         storage = open_storage(results / name / "study.journal")
     cmd = search_cmd(tiny_space, results, "--trials", "6", "--epochs", "6", *extra)
-    with running(cmd) as victim:
+    with running(cmd, env=side_by_side()) as victim:
         killed = wait_for_running_trial(storage, name, victim.pid)
-        with running(cmd) as survivor:
+        with running(cmd, env=side_by_side()) as survivor:
             victim.send_signal(signal.SIGKILL)
             victim.communicate(timeout=30)
             out, err = survivor.communicate(timeout=400)

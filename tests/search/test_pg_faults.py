@@ -10,7 +10,7 @@ import time
 
 import optuna
 from optuna.trial import TrialState
-from searching import search_cmd
+from searching import search_cmd, side_by_side
 
 from nasprune.record import (
     finished_count,
@@ -37,7 +37,8 @@ def test_workers_started_together_on_an_empty_database_all_work(tmp_path, tiny_s
     # both creating Optuna's tables at once
     url = postgres_server.new_database("empty")
     cmd = pg_search_cmd(tiny_space, tmp_path / "results", url, "together", "--trials", "4", "--epochs", "1")
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=side_by_side())
+             for _ in range(4)]
     ends = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [err for _, err in ends]
     storage = open_storage(url)

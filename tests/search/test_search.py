@@ -11,6 +11,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
+from searching import side_by_side
 
 import nasprune
 from nasprune import SearchConfig, StudyError, load_model, search
@@ -243,7 +244,8 @@ def test_two_worker_processes_share_one_study_and_its_budget(tmp_path, tiny_spac
     # finish exactly the budget, and every completed trial's weights load
     cmd = [sys.executable, "-m", "nasprune", "search", "--space", str(tiny_space), "--trials", "6",
            "--results-dir", str(tmp_path / "results"), "--no-latency", "--quiet"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=side_by_side())
+             for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     study = optuna.load_study(study_name="tiny-digits", storage=open_storage(
