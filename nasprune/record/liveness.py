@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from optuna.trial import TrialState
 
 from .._optuna import quiet_optuna
 from ..checkpoint import atomic_write
+from .outage import OUTAGE_SECONDS
 from .outcomes import BASELINE_ATTR, RETRY_OF, START_ATTR, outcome_of
 
 __all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "heartbeat_on", "others_running",
@@ -43,6 +45,22 @@ def _dead_local_worker(t: optuna.trial.FrozenTrial | None) -> int | None:
     """The pid of the trial's worker if that worker ran on this machine, is not this process, and is gone."""
     pid = _local_pid(t) if t is not None else None
     return None if pid is None or pid == os.getpid() or _pid_alive(pid) else pid
+
+
+def _orphan_seconds() -> float:
+    """How long after its start a running trial may lack a worker: the objective writes it first thing, and that
+    write may wait out an outage of the database (``OUTAGE_SECONDS``)."""
+    return 2 * OUTAGE_SECONDS + 10
+
+
+def _orphaned(t: optuna.trial.FrozenTrial) -> bool:
+    """Whether a running trial lost its process between being created and saying which worker it is (measured: a
+    database stopped in that instant left such a trial, with no worker and no heartbeat, which Optuna's
+    ``fail_stale_trials`` never fails; every later run of the search waited for it for good). Its start is the
+    creating process's clock: a machine whose clock runs that far behind could have a trial failed in the
+    milliseconds before it says who it is."""
+    return ("worker" not in t.user_attrs and t.datetime_start is not None
+            and (datetime.now() - t.datetime_start).total_seconds() > _orphan_seconds())
 
 
 def _pid_alive(pid: int) -> bool:
@@ -99,9 +117,13 @@ def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorag
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in running:
         pid = _dead_local_worker(t)
-        if pid is None:
+        if pid is not None:
+            reason = f"worker process {pid} ended during the trial"
+        elif _orphaned(t):
+            reason = (f"its process ended before it began: nothing claimed it in the {_orphan_seconds():g} s after "
+                      f"it was started")
+        else:
             continue
-        reason = f"worker process {pid} ended during the trial"
         try:
             storage.set_trial_user_attr(t._trial_id, "outcome", "worker died")  # noqa: SLF001
             storage.set_trial_user_attr(t._trial_id, "reason", reason)  # noqa: SLF001
@@ -110,7 +132,8 @@ def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorag
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first and retries it
         dead.append(t.number)
-        retry_trial(study, storage.get_trial(t._trial_id), max_retries, f"trial {t.number}: {reason}")  # noqa: SLF001
+        if t.params or "spec" in t.user_attrs:  # an orphan that never sampled has no candidate to run again
+            retry_trial(study, storage.get_trial(t._trial_id), max_retries, f"trial {t.number}: {reason}")  # noqa: SLF001
     if heartbeat_on(storage):
         with quiet_optuna():
             optuna.storages.fail_stale_trials(study)  # calls RetryStale for each

@@ -13,6 +13,20 @@ def search_cmd(tiny_space, results, *extra):
             "--no-latency", "--quiet", *extra]
 
 
+def run_here(cmd, capfd):
+    """(exit status, stdout, stderr) of ``cmd``, a `python -m nasprune ...` command, run in this process: a new one
+    spends about 5 s importing PyTorch and scikit-learn and, at its first optimizer, TorchDynamo. ``capfd`` (the
+    test's fixture) reads the streams at the file descriptors, where every writer's output lands. For a single
+    process on a journal file only: a run on PostgreSQL leaves its connections to the garbage collector, whose
+    warnings then fail a later test, and a run with --workers spawned from pytest hung once."""
+    from nasprune.cli import main
+
+    capfd.readouterr()
+    code = main(cmd[3:])
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
 def side_by_side():
     """The environment of a command run beside another on this machine, as two machines would run it: one intra-op
     thread each. Two commands with PyTorch's default (a thread per core) on a 2-core machine spin against each other:

@@ -6,7 +6,6 @@ import errno
 import gc
 import os
 import signal
-import subprocess
 import time
 import weakref
 
@@ -14,7 +13,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
-from searching import running, search_cmd, side_by_side
+from searching import run_here, running, search_cmd, side_by_side
 
 from nasprune import DiskFullError, SearchConfig, load_model, search
 from nasprune.cli import main
@@ -107,7 +106,7 @@ def test_a_trial_whose_heartbeat_stops_is_failed_and_retried(tmp_path):
     storage.engine.dispose()
 
 
-def test_sigint_and_sigterm_record_the_trial_exit_quickly_and_rerunning_resumes(tmp_path, tiny_space):
+def test_sigint_and_sigterm_record_the_trial_exit_quickly_and_rerunning_resumes(tmp_path, tiny_space, capfd):
     results = tmp_path / "results"
     cmd = search_cmd(tiny_space, results, "--trials", "3", "--epochs", "6")
     storage = open_storage(results / "tiny-digits" / "study.journal")
@@ -125,8 +124,8 @@ def test_sigint_and_sigterm_record_the_trial_exit_quickly_and_rerunning_resumes(
         t = study.trials[number]
         assert t.state == TrialState.FAIL and outcome_of(t) == "interrupted"
         assert reason_of(t) == f"interrupted ({signal.Signals(signum).name})"
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
+    code, _, err = run_here(cmd, capfd)
+    assert code == 0, err
     assert_study_intact(optuna.load_study(study_name="tiny-digits", storage=storage), 3, results)
 
 

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
-from searching import running, search_cmd
+from searching import run_here, running, search_cmd
 
 from nasprune.record import BASELINE_ATTR, open_storage, outcome_of, requeue_interrupted
 from nasprune.search.session import _enqueue_baselines
@@ -43,7 +43,7 @@ def mid_trial(t):
 
 
 def test_ctrl_c_under_workers_marks_every_running_trial_interrupted_and_the_resume_runs_them_again(
-        tmp_path, tiny_space):
+        tmp_path, tiny_space, capfd):
     # a terminal's Ctrl-C is SIGINT to the whole foreground process group: the main process and its workers.
     # Before: the workers took it as their first signal, the main process's SIGTERM as the second, and exited
     # before recording their trials, which stayed RUNNING.
@@ -61,9 +61,8 @@ def test_ctrl_c_under_workers_marks_every_running_trial_interrupted_and_the_resu
     interrupted = [t for t in study.trials if outcome_of(t) == "interrupted"]
     assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
 
-    rerun = subprocess.run(cmd[:-2], capture_output=True,
-                           text=True, timeout=400)
-    assert rerun.returncode == 0, rerun.stderr
+    code, _, err = run_here(cmd[:-2], capfd)
+    assert code == 0, err
     study = optuna.load_study(study_name="tiny-digits", storage=storage)
     for t in interrupted:  # each interrupted candidate ran again, once
         again = [r for r in study.trials if r.user_attrs.get("retry_of") == t.number]

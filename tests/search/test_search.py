@@ -228,6 +228,30 @@ def test_trials_of_a_dead_worker_are_marked_failed_and_queued_again(tmp_path):
     assert "ended during the trial" in retry.user_attrs["retry_reason"]
 
 
+def test_a_trial_whose_process_ended_before_it_said_who_it_was_is_failed_after_the_grace(tmp_path, monkeypatch):
+    # seen in the PostgreSQL outage test: the database stopped in the instant after a worker created its next trial;
+    # that trial had no worker and no heartbeat, Optuna's fail_stale_trials never fails such a trial, and the
+    # resumed search waited for it for good
+    from nasprune.record import liveness
+
+    storage = open_storage(tmp_path / "s.journal")
+    study = optuna.create_study(storage=storage, study_name="s")
+    never_began, retried = study.ask(), study.ask()  # nothing written: as the process left them
+    retried.set_user_attr("spec", {"placeholder": 1})  # a queued retry it had taken: its candidate runs again
+    claimed = study.ask()
+    claimed.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
+    assert recover_dead_trials(study, storage) == []  # within the grace: a live process may be about to say so
+    monkeypatch.setattr(liveness, "_orphan_seconds", lambda: -1.0)
+    assert recover_dead_trials(study, storage) == [never_began.number, retried.number]
+    for number in (never_began.number, retried.number):
+        t = study.trials[number]
+        assert t.state == TrialState.FAIL and t.user_attrs["outcome"] == "worker died"
+        assert "ended before it began" in t.user_attrs["reason"]
+    assert study.trials[claimed.number].state == TrialState.RUNNING
+    queued = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs["retry_of"] for t in queued] == [retried.number]  # the one that never sampled: no retry
+
+
 def test_bad_input_writes_nothing(tmp_path, write_space):
     bad = write_space("architecture: {blok: 1}\n")
     with pytest.raises(nasprune.SpaceError):
