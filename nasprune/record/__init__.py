@@ -9,6 +9,7 @@ what counts toward a budget (:mod:`.outcomes`), which workers live and retrying 
 
 from .liveness import (
     FINISHED_NAME,
+    dead_trial_text,
     drop_waiting,
     heartbeat_on,
     mark_finished,
@@ -74,7 +75,7 @@ __all__ = [
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",
     "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text", "counts_toward_budget",
     "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "COVER_ATTR", "START_ATTR", "RETRY_OF",
-    "RETRAIN_OF", "UNTIL_DEADLINE", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "requeue_interrupted", "heartbeat_on",
+    "RETRAIN_OF", "UNTIL_DEADLINE", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "dead_trial_text", "requeue_interrupted", "heartbeat_on",
     "others_running", "pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin", "ORIGINS", "found_text", "Picked", "pick_trial",
     "load_picked", "pruned_study", "pruned_study_name", "record_pruned_model", "SOURCE_STUDY", "list_studies",
 ]

@@ -24,8 +24,9 @@ from ..checkpoint import atomic_write
 from .outage import OUTAGE_SECONDS
 from .outcomes import BASELINE_ATTR, RETRY_OF, START_ATTR, outcome_of
 
-__all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "heartbeat_on", "others_running",
-           "requeue_interrupted", "drop_waiting", "mark_finished", "record_finished", "remove_unfinished_folders", "FINISHED_NAME"]
+__all__ = ["worker_id", "retry_trial", "RetryStale", "recover_dead_trials", "dead_trial_text", "heartbeat_on",
+           "others_running", "requeue_interrupted", "drop_waiting", "mark_finished", "record_finished",
+           "remove_unfinished_folders", "FINISHED_NAME"]
 
 _CARRIED = ("spec", BASELINE_ATTR, START_ATTR)  # what a retry keeps of the trial it repeats
 
@@ -109,8 +110,8 @@ def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorag
     A worker on this machine is gone when its process no longer exists (seen at once; the trial gets outcome
     ``worker died`` and the reason); a worker anywhere is gone when an RDB storage with heartbeats has not
     heard from it for the grace period (Optuna's ``fail_stale_trials``), or when no worker has claimed the trial
-    long after it started (:func:`_orphaned`; one that never sampled a candidate is not queued again). Failed this way, a trial does not
-    count toward the budget. Returns the numbers of the trials failed here.
+    long after it started (:func:`_orphaned`; one that never sampled a candidate is not queued again). Failed this
+    way, a trial does not count toward the budget. Returns the numbers of the trials failed here.
 
     The pid check needs the trial's storage id (``FrozenTrial._trial_id``), as Optuna's ``fail_stale_trials``
     does: the storage API has no other handle on another process's trial.
@@ -135,13 +136,23 @@ def recover_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorag
             continue  # another worker got there first and retries it
         dead.append(t.number)
         if t.params or "spec" in t.user_attrs:  # an orphan that never sampled has no candidate to run again
-            retry_trial(study, storage.get_trial(t._trial_id), max_retries, f"trial {t.number}: {reason}")  # noqa: SLF001
+            retry_trial(study, storage.get_trial(t._trial_id), max_retries,  # noqa: SLF001
+                        f"trial {t.number}: {reason}")
     if heartbeat_on(storage):
         with quiet_optuna():
             optuna.storages.fail_stale_trials(study)  # calls RetryStale for each
         now_failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
         dead += [t.number for t in running if t.number in now_failed and t.number not in dead]
     return sorted(dead)
+
+
+def dead_trial_text(study: optuna.Study, number: int) -> str:
+    """What became of trial ``number``, failed by :func:`recover_dead_trials`: queued to run again, or not (it had
+    used its retries, or never sampled a candidate)."""
+    queued = any(t.system_attrs.get("retry_history", [])[-1:] == [number]
+                 for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)))
+    return f"trial {number}: its worker died; " + ("queued to run again" if queued else "not run again (nothing to "
+                                                   "run, or its retries are used)")
 
 
 def heartbeat_on(storage: optuna.storages.BaseStorage) -> bool:

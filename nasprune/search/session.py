@@ -28,6 +28,7 @@ from ..record import (
     UNTIL_DEADLINE,
     cause_behind,
     counts_toward_budget,
+    dead_trial_text,
     default_storage_path,
     drop_waiting,
     existing_trials,
@@ -313,7 +314,7 @@ def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: in
 
     while time.time() < sample_until:
         for number in recover_dead_trials(study, s.storage, config.max_retries):
-            emit(on_event, Note(f"trial {number}: its worker died; queued to run again"))
+            emit(on_event, Note(dead_trial_text(study, number)))
         remaining = None if config.trials is None else config.trials - finished_count(study, include_running=True)
         if remaining is None or remaining > 0:
             run(remaining, sample_until)

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from ..choices import WORKERS_PER_GPU
 from ..errors import NaspruneError, StorageLostError, StudyError
 from ..events import Note, OnEvent, TrialEnd, emit
-from ..record import finished_count, lost_message, outcome_of, recover_dead_trials
+from ..record import dead_trial_text, finished_count, lost_message, outcome_of, recover_dead_trials
 from ..signals import exit_code, interrupt_on_signals, signal_name
 from ..steps import CudaContextLost
 from .budget import Clock
@@ -147,7 +147,7 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, o
             _report_lost(procs, devices, killed, on_event)
             if len(killed) > before:  # its trial is RUNNING with a dead pid: fail it and queue it now, not after
                 for number in recover_dead_trials(study, study._storage, config.max_retries):  # noqa: SLF001
-                    emit(on_event, Note(f"trial {number}: its worker died; queued to run again"))  # the heartbeat
+                    emit(on_event, Note(dead_trial_text(study, number)))  # the heartbeat
     except (KeyboardInterrupt, StorageLostError):  # Ctrl-C or SIGTERM: pass it on, once (the workers ignore a
         for p in procs:  # terminal's SIGINT); a lost database: the workers cannot record anything either
             if p.is_alive():

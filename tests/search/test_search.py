@@ -15,7 +15,7 @@ from searching import side_by_side
 
 import nasprune
 from nasprune import SearchConfig, StudyError, load_model, search
-from nasprune.record import artifacts_root, finished_count, open_storage, recover_dead_trials
+from nasprune.record import artifacts_root, dead_trial_text, finished_count, open_storage, recover_dead_trials
 from nasprune.search import objective as objective_module
 
 
@@ -250,6 +250,8 @@ def test_a_trial_whose_process_ended_before_it_said_who_it_was_is_failed_after_t
     assert study.trials[claimed.number].state == TrialState.RUNNING
     queued = study.get_trials(states=(TrialState.WAITING,))
     assert [t.user_attrs["retry_of"] for t in queued] == [retried.number]  # the one that never sampled: no retry
+    assert dead_trial_text(study, retried.number) == f"trial {retried.number}: its worker died; queued to run again"
+    assert "not run again" in dead_trial_text(study, never_began.number)  # before: "queued to run again" as well
 
 
 def test_bad_input_writes_nothing(tmp_path, write_space):
