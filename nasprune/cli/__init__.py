@@ -20,13 +20,15 @@ __all__ = ["main", "build_parser"]
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    from ..record import unmasked
     from .commands import COMMANDS, INTERRUPT_HINTS
 
     args = build_parser().parse_args(argv)
     # warnings of the library (a damaged cache rebuilt, a CUDA graph that fell back to eager) go to stderr
     logging.basicConfig(level=logging.WARNING, format="nasprune: %(levelname)s: %(message)s")
     try:
-        with interrupt_on_signals():  # SIGTERM ends a run like Ctrl-C: trial recorded, resumable
+        # SIGTERM ends a run like Ctrl-C: trial recorded, resumable; a library's cleanup does not mask either
+        with interrupt_on_signals(), unmasked():
             return COMMANDS[args.command](args)
     except NaspruneError as exc:
         tell(f"nasprune: error: {exc}")

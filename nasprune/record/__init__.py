@@ -21,7 +21,7 @@ from .liveness import (
     retry_trial,
     worker_id,
 )
-from .outage import OUTAGE_SECONDS, cause_behind, lost_message
+from .outage import OUTAGE_SECONDS, lost_message, unmasked
 from .outcomes import (
     BASELINE_ATTR,
     COVER_ATTR,
@@ -69,7 +69,7 @@ from .winners import (
 )
 
 __all__ = [
-    "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "cause_behind", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
+    "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "unmasked", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
     "masked_url",
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",

@@ -15,12 +15,13 @@ extra RUNNING trial: it is failed as a dead worker's on the next start on this m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -28,7 +29,8 @@ from sqlalchemy import exc as sa_exc
 
 from ..errors import StorageLostError, StudyError
 
-__all__ = ["ResilientRDBStorage", "OUTAGE_SECONDS", "connection_lost", "lost_message", "cause_behind"]
+__all__ = ["ResilientRDBStorage", "OUTAGE_SECONDS", "connection_lost", "lost_message", "cause_behind",
+           "unmasked"]
 
 #: how long a storage call waits for a lost database to come back before the search gives up ($NASPRUNE_OUTAGE_SECONDS)
 OUTAGE_SECONDS = float(os.environ.get("NASPRUNE_OUTAGE_SECONDS") or 60)
@@ -94,6 +96,23 @@ def cause_behind(exc: BaseException) -> StorageLostError | KeyboardInterrupt | N
     or the main process stopping a worker), it ends in an ``UnboundLocalError`` of its own that hides the real
     cause, and a traceback instead of the one line each of those ends with."""
     return next((e for e in _chain(exc) if isinstance(e, (StorageLostError, KeyboardInterrupt))), None)
+
+
+@contextlib.contextmanager
+def unmasked() -> Iterator[None]:
+    """Within the block, an exception with a lost database or an interrupt behind it (:func:`cause_behind`) is
+    raised as that. Libraries' cleanup can mask a signal: Optuna's journal-file lock releases itself again when
+    an exception reaches it, so a Ctrl-C that lands as the lock is released (``os.unlink`` done, ``except
+    BaseException`` entered) ends in a FileNotFoundError, one that lands before the lock is taken in a
+    RuntimeError, each with the interrupt as its context. Any code that takes such an error for the candidate's
+    failure, or for a reason to carry on, loses the interrupt: the search went on to its last trial."""
+    try:
+        yield
+    except Exception as exc:
+        cause = cause_behind(exc)
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def lost_message(cause: str) -> str:

@@ -45,6 +45,7 @@ from ..record import (
     mark_finished,
     retry_trial,
     trial_dir,
+    unmasked,
     worker_id,
 )
 from ..signals import signal_name, signal_of
@@ -136,7 +137,8 @@ class Objective:
             self._end(trial, started, "surplus", "the trial budget was already taken by other workers' trials")
             raise CandidateError("surplus trial: budget reached")
         try:
-            return self._run(trial, started)
+            with unmasked():  # an interrupt or a lost database under what a library raised meanwhile is not the
+                return self._run(trial, started)  # candidate's failure
         except (optuna.TrialPruned, StorageLostError, StudyError):
             raise  # stopped by a rule; or the study's storage failed: not the candidate's failure
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (nasprune.signals): rerunning resumes

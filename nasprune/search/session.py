@@ -26,7 +26,6 @@ from ..record import (
     STAMP_KEY,
     START_ATTR,
     UNTIL_DEADLINE,
-    cause_behind,
     counts_toward_budget,
     dead_trial_text,
     default_storage_path,
@@ -44,6 +43,7 @@ from ..record import (
     remove_unfinished_folders,
     requeue_interrupted,
     retrain_candidates,
+    unmasked,
 )
 from ..space import SearchSpace, TrainSpec, TrialSpec, candidates, fit_space, fixed_spec, load_space, space_hash
 from ..space.cover import coverage
@@ -301,16 +301,10 @@ def optimize(s: Session, on_event: OnEvent | None = None, workers_per_device: in
     def run(n_trials: int | None, until: float) -> None:
         # Optuna's per-trial log (and its traceback for each failed candidate) repeats what the trial's
         # user attributes and our lines already say
-        try:
-            with quiet_optuna(optuna.logging.ERROR):
-                study.optimize(objective, n_trials=n_trials, timeout=None if until == math.inf else
-                               max(0.0, until - time.time()), callbacks=[after], catch=(CandidateError,),
-                               gc_after_trial=False)
-        except Exception as exc:  # a lost database or an interrupt, under what Optuna raised recording a trial
-            cause = cause_behind(exc)
-            if cause is None:
-                raise
-            raise cause from None
+        with unmasked(), quiet_optuna(optuna.logging.ERROR):  # a lost database or an interrupt can lie under
+            study.optimize(objective, n_trials=n_trials,  # what Optuna raised recording a trial
+                           timeout=None if until == math.inf else max(0.0, until - time.time()),
+                           callbacks=[after], catch=(CandidateError,), gc_after_trial=False)
 
     while time.time() < sample_until:
         for number in recover_dead_trials(study, s.storage, config.max_retries):

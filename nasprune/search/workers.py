@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from ..choices import WORKERS_PER_GPU
 from ..errors import NaspruneError, StorageLostError, StudyError
 from ..events import Note, OnEvent, TrialEnd, emit
-from ..record import dead_trial_text, finished_count, lost_message, outcome_of, recover_dead_trials
+from ..record import dead_trial_text, finished_count, lost_message, outcome_of, recover_dead_trials, unmasked
 from ..signals import exit_code, interrupt_on_signals, signal_name
 from ..steps import CudaContextLost
 from .budget import Clock
@@ -87,7 +87,8 @@ def worker_main(config: SearchConfig, device: str, index: int, per_device: int, 
     logging.basicConfig(level=logging.WARNING, format=f"nasprune worker {index}: %(levelname)s: %(message)s")
     logging.getLogger("nasprune.storage").setLevel(logging.ERROR)  # an outage is said once, by the main process
     try:
-        with interrupt_on_signals(ignore_sigint=True):  # the main process passes every interrupt on as SIGTERM
+        # the main process passes every interrupt on as SIGTERM
+        with interrupt_on_signals(ignore_sigint=True), unmasked():
             s = setup(replace(config, device=device, workers=1, gpus=None), worker_index=index, clock=clock)
             optimize(s, None, workers_per_device=per_device)
     except StorageLostError as exc:  # every worker loses the same database: the main process says it once
@@ -140,14 +141,15 @@ def run_workers(config: SearchConfig, devices: list[str], study: optuna.Study, o
         p.start()
     killed: set[int] = set()
     try:
-        while any(p.is_alive() for p in procs):
-            time.sleep(_POLL_SECONDS)
-            _report_new(study, seen, on_event)
-            before = len(killed)
-            _report_lost(procs, devices, killed, on_event)
-            if len(killed) > before:  # its trial is RUNNING with a dead pid: fail it and queue it now, not after
-                for number in recover_dead_trials(study, study._storage, config.max_retries):  # noqa: SLF001
-                    emit(on_event, Note(dead_trial_text(study, number)))  # the heartbeat
+        with unmasked():  # a lost database or an interrupt under what a storage call raised
+            while any(p.is_alive() for p in procs):
+                time.sleep(_POLL_SECONDS)
+                _report_new(study, seen, on_event)
+                before = len(killed)
+                _report_lost(procs, devices, killed, on_event)
+                if len(killed) > before:  # its trial is RUNNING with a dead pid: fail it and queue it now, not after
+                    for number in recover_dead_trials(study, study._storage, config.max_retries):  # noqa: SLF001
+                        emit(on_event, Note(dead_trial_text(study, number)))  # the heartbeat
     except (KeyboardInterrupt, StorageLostError):  # Ctrl-C or SIGTERM: pass it on, once (the workers ignore a
         for p in procs:  # terminal's SIGINT); a lost database: the workers cannot record anything either
             if p.is_alive():
