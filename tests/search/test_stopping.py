@@ -344,14 +344,22 @@ def test_a_sampled_trial_too_slow_for_the_budget_stops_a_few_steps_into_its_firs
         for step in range(total):
             clock_s[0] += start_seconds if start_seconds is not None and step <= first else step_seconds
             if reason := check(step, total):
+                stopped_at.append(step)
                 return reason
         return None
 
     first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS  # timed: the steps after ``first``, to ``last``
-    reason = run(60)  # 60 steps of a second: 60 s an epoch projected, 40 s at least, 280 s for 7 epochs
-    assert reason.startswith(TIME_BUDGET) and f"timed over {PROBE_STEPS} steps" in reason
-    assert "40.0 s per epoch at least" in reason and "more than 30% of the 180-s sampling phase" in reason
+    stopped_at = []
+    # 60 steps of 0.2 s: 12 s an epoch projected, 8 s at least, 56 s for 7 epochs, past 30% of the phase (54 s); a
+    # step short of the probe's 8, its time so far (1.4 s: 7 s an epoch, 49 s) is within the limit, the whole probe not
+    reason = run(60, step_seconds=0.2)
+    assert reason.startswith(TIME_BUDGET) and f"timed over {PROBE_STEPS} steps" in reason and stopped_at == [last]
+    assert "8.0 s per epoch at least" in reason and "more than 30% of the 180-s sampling phase" in reason
     assert PROJECTION_MARGIN == 1.5
+    # 60 steps of a second: 40 s an epoch at least, 280 s for 7 epochs. Its second timed step settles that: the
+    # probe's eight steps would take at least its 2 s so far, 10 s an epoch at least, 70 s for 7 epochs
+    reason = run(60)
+    assert stopped_at[-1] == first + 2 and "timed over 2 steps" in reason and "40.0 s per epoch at least" in reason
     assert run(20, step_seconds=0.3) is None  # 6 s an epoch, 42 s in all: within 30% of the phase (54 s)
     # at the limit: 8.4 s an epoch projected (59 s for 7: too slow), 5.6 s at least: left to the epoch's end
     assert run(14, step_seconds=0.6) is None
