@@ -41,6 +41,7 @@ from ..record import (  # RETRAIN_OF: chosen already, neither judged nor counted
     UNTIL_DEADLINE,
 )
 from ..steps import WARMUP_STEPS
+from ..text import plural
 from .budget import LEARNED_MARGIN, TIME_BUDGET, Clock, learned, seconds_per_epoch, trial_cost
 
 __all__ = ["RungRule", "rung_epochs", "successive_halving_keeps", "sotl", "PRUNERS", "make_optuna_pruner", "EpochRule",
@@ -326,7 +327,8 @@ class Deadline:
                 return None
             timed = step - first
             said = elapsed / timed * steps / PROJECTION_MARGIN
-            return self._verdict(trial, epochs, steps, said, f" at least, timed over {timed} steps of its first")
+            return self._verdict(trial, epochs, steps, said, f" at least, timed over {plural(timed, 'step')} of "
+                                 "its first")
 
         return check
 
