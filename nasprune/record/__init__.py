@@ -21,7 +21,7 @@ from .liveness import (
     retry_trial,
     worker_id,
 )
-from .outage import OUTAGE_SECONDS, lost_message, unmasked
+from .outage import OUTAGE_SECONDS, cause_behind, lost_message, unmasked
 from .outcomes import (
     BASELINE_ATTR,
     COVER_ATTR,
@@ -59,6 +59,7 @@ from .storage import (
 from .studies import list_studies
 from .winners import (
     ORIGINS,
+    answers,
     evaluate_on_test,
     found_text,
     origin,
@@ -69,13 +70,13 @@ from .winners import (
 )
 
 __all__ = [
-    "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "unmasked", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
+    "FINISHED_NAME", "drop_waiting", "OUTAGE_SECONDS", "lost_message", "cause_behind", "unmasked", "trial_dir", "mark_finished", "record_finished", "remove_unfinished_folders",
     "masked_url",
     "open_storage", "default_storage_path", "existing_trials", "open_existing", "artifacts_root", "JOURNAL_NAME",
     "ARTIFACTS_KEY", "STAMP_KEY", "make_stamp", "data_stamp", "stamp_of", "open_study", "load_study_data",
     "OUTCOMES", "LABELS", "outcome_of", "reason_of", "state_label", "counts_by_outcome", "counts_text", "counts_toward_budget",
     "finished_count", "budget_taken_before", "is_search_trial", "BASELINE_ATTR", "COVER_ATTR", "START_ATTR", "RETRY_OF",
     "RETRAIN_OF", "UNTIL_DEADLINE", "PRUNED_FROM", "worker_id", "retry_trial", "recover_dead_trials", "dead_trial_text", "requeue_interrupted", "heartbeat_on",
-    "others_running", "pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin", "ORIGINS", "found_text", "Picked", "pick_trial",
+    "others_running", "answers", "pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin", "ORIGINS", "found_text", "Picked", "pick_trial",
     "load_picked", "pruned_study", "pruned_study_name", "record_pruned_model", "SOURCE_STUDY", "list_studies",
 ]

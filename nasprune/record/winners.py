@@ -16,7 +16,7 @@ from ..errors import CheckpointError
 from ..train import Runtime, evaluate
 from .outcomes import BASELINE_ATTR, COVER_ATTR, RETRAIN_OF, START_ATTR, is_search_trial
 
-__all__ = ["pareto_front", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin",
+__all__ = ["pareto_front", "answers", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin",
            "ORIGINS", "found_text"]
 
 T = TypeVar("T")
@@ -31,6 +31,16 @@ def pareto_front(items: Sequence[T], objectives: Callable[[T], Sequence[float]])
                        for _, other in scored)]
 
 
+def answers(items: Sequence[T], learned: Callable[[T], bool | None]) -> list[T]:
+    """The items that are an answer: a network at chance (``learned`` False: the trial's diagnostics found its
+    validation accuracy no better than guessing) is none, however cheap, as a constant guess does as well at no cost;
+    it stays off a front, unless no item learned (then every item stays, the best of a study that found nothing).
+    Seen on our letters set: two group-norm networks at chance (0.07 and 0.09, 12 classes) stood on the front beside
+    the answer at 0.92, counted as "found by the exploration". ``learned`` None (not measured) counts as learned."""
+    kept = [item for item in items if learned(item) is not False]
+    return kept or list(items)
+
+
 def _feasible(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE,)
               ) -> list[optuna.trial.FrozenTrial]:
     """The study's search trials in ``states`` (complete ones by default) within every budget."""
@@ -39,12 +49,12 @@ def _feasible(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.
 
 
 def pareto_winners(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The feasible Pareto front of the search's trials (a multi-objective study), or its best trial (a
-    single-objective one); most accurate first, then cheapest. Pruned models that ``nasprune prune`` linked to
+    """The feasible Pareto front of the search's trials that learned (:func:`answers`) in a multi-objective study,
+    or its best trial in a single-objective one; most accurate first, then cheapest. Pruned models that ``nasprune prune`` linked to
     the study are not search trials: they neither enter the front nor push their own source out of it (Optuna's
     ``best_trials`` would count them)."""
     signs = [1 if d == StudyDirection.MAXIMIZE else -1 for d in study.directions]
-    trials = _feasible(study)
+    trials = answers(_feasible(study), lambda t: t.user_attrs.get("learned"))
     front = pareto_front(trials, lambda t: [s * v for s, v in zip(signs, t.values, strict=True)])
     front.sort(key=lambda t: (-signs[0] * t.values[0], t.user_attrs.get("mflops", 0.0)))
     return front if len(signs) > 1 else front[:1]

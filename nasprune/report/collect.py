@@ -9,7 +9,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ..diagnostics import Redundancy, recorded_diagnosis, summarize_history
-from ..record import PRUNED_FROM, outcome_of, pareto_front, reason_of, state_label
+from ..record import PRUNED_FROM, answers, outcome_of, pareto_front, reason_of, state_label
 
 __all__ = ["TrialRecord", "collect", "front_of", "csv_rows", "CSV_COLUMNS"]
 
@@ -48,6 +48,7 @@ class TrialRecord:
     near_zero_share: float | None = None  # share of block channels with near-zero output
     gap_best: float | None = None  # train - validation accuracy at the best epoch
     diagnosis: list[str] = field(default_factory=list)  # the verdict's lines, by today's rules where it can be redone
+    learned: bool | None = None  # False: validation accuracy at chance (the search's diagnostics); None: not measured
 
     @property
     def redundant_share(self) -> float | None:
@@ -83,7 +84,8 @@ def collect(study: optuna.Study) -> list[TrialRecord]:
             block=a.get("block"), norm=a.get("norm"), act=a.get("act"), repeats=list(a.get("repeats") or []),
             widths=list(a.get("widths") or []), arch=a.get("arch"), history=history, spec=a.get("spec"),
             sampled=dict(t.params), baseline=a.get("baseline"), pruned_from=a.get(PRUNED_FROM),
-            checkpoint=a.get("checkpoint"), wall_seconds=a.get("wall_seconds"), **_diagnostics(a, history)))
+            checkpoint=a.get("checkpoint"), wall_seconds=a.get("wall_seconds"), learned=a.get("learned"),
+            **_diagnostics(a, history)))
     return records
 
 
@@ -104,8 +106,9 @@ def _diagnostics(attrs: dict[str, Any], history: list[dict]) -> dict[str, Any]:
 
 
 def front_of(records: list[TrialRecord], cost: str) -> list[TrialRecord]:
-    """Completed records not dominated in (higher validation accuracy, lower ``cost``), cheapest first."""
-    done = [r for r in records if r.state == "complete" and getattr(r, cost) is not None]
+    """Completed records that learned (nasprune.record.answers) not dominated in (higher validation accuracy, lower
+    ``cost``), cheapest first."""
+    done = answers([r for r in records if r.state == "complete" and getattr(r, cost) is not None], lambda r: r.learned)
     return sorted(pareto_front(done, lambda r: (r.val_acc, -getattr(r, cost))), key=lambda r: getattr(r, cost))
 
 

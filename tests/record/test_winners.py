@@ -42,6 +42,22 @@ def test_winners_leave_out_pruned_models_and_infeasible_trials():
     assert [t.number for t in pareto_winners(study)] == [0, 2]
 
 
+def test_a_network_at_chance_is_no_winner_however_cheap_unless_no_network_learned():
+    # seen on our letters set: two group-norm networks at chance stood on the front beside the answer, counted as
+    # "found by the exploration"; the report's plot drew its front through them
+    from nasprune.report.collect import collect, front_of
+
+    study = study_with(([0.92, 4.7], {"mflops": 4.7, "learned": True}, TrialState.COMPLETE),
+                       ([0.09, 1.4], {"mflops": 1.4, "learned": False}, TrialState.COMPLETE),
+                       ([0.07, 0.8], {"mflops": 0.8, "learned": False}, TrialState.COMPLETE),
+                       ([0.50, 2.0], {"mflops": 2.0}, TrialState.COMPLETE))  # not diagnosed (an older study): kept
+    assert [t.number for t in pareto_winners(study)] == [0, 3]
+    assert [r.number for r in front_of(collect(study), "mflops")] == [3, 0]
+    nothing = study_with(([0.09, 1.4], {"mflops": 1.4, "learned": False}, TrialState.COMPLETE),
+                         ([0.07, 0.8], {"mflops": 0.8, "learned": False}, TrialState.COMPLETE))
+    assert [t.number for t in pareto_winners(nothing)] == [0, 1]  # the best of a study that found nothing
+
+
 def test_retrain_candidates_are_complete_trials_and_start_candidates_and_baselines_that_ran():
     ran = [{"val_acc": 0.5, "seconds": 1.0}]
     study = study_with(([0.90, 1.0], {"mflops": 1.0, "history": ran}, TrialState.COMPLETE),
