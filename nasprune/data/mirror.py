@@ -22,8 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import RidgeClassifier
-from sklearn.model_selection import train_test_split
 
 __all__ = ["MirrorTest", "mirror_test", "KEEP", "MIN_LEAD"]
 
@@ -86,6 +84,8 @@ def _features(x: torch.Tensor, seed: int) -> np.ndarray:
 
 def _split(index: np.ndarray, labels: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified where every class has images enough, else plain."""
+    from sklearn.model_selection import train_test_split  # scikit-learn: imported where used (nasprune.data.splits)
+
     try:
         return train_test_split(index, train_size=size, stratify=labels[index], random_state=seed)
     except ValueError:  # a class with a single image
@@ -102,6 +102,8 @@ def mirror_test(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> MirrorTest:
     x = torch.as_tensor(x)
     a, b, m = _features(x[fit], seed), _features(x[held], seed), _features(x[held].flip(3), seed)  # flip: (N,C,H,W)
     mean, std = a.mean(0), a.std(0) + 1e-6
+    from sklearn.linear_model import RidgeClassifier
+
     model = RidgeClassifier(alpha=100.0).fit((a - mean) / std, labels[fit])
     chance = np.bincount(labels[held]).max() / len(held)
     return MirrorTest(accuracy=float(model.score((b - mean) / std, labels[held])),

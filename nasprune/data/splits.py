@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
 from ..options import DataOptions
@@ -105,6 +104,9 @@ def split_off(y: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.
     """Indices (kept, held out) with ``fraction`` of ``y`` held out, stratified by class (scikit-learn)."""
     if not 0 < fraction < 1:
         raise DataError(f"the {what} fraction must be between 0 and 1 (got {fraction})")
+    # imported here: scikit-learn takes 1.4 s, and a command that reads no data (studies, report) need not wait for it
+    from sklearn.model_selection import train_test_split
+
     index = np.arange(len(y))
     try:
         kept, held = train_test_split(index, test_size=fraction, stratify=y, random_state=seed)

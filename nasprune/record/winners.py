@@ -16,8 +16,8 @@ from ..errors import CheckpointError
 from ..train import Runtime, evaluate
 from .outcomes import BASELINE_ATTR, COVER_ATTR, RETRAIN_OF, START_ATTR, is_search_trial
 
-__all__ = ["pareto_front", "answers", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test", "origin",
-           "ORIGINS", "found_text"]
+__all__ = ["pareto_front", "answers", "pareto_winners", "retrain_candidates", "winner_row", "evaluate_on_test",
+           "origin", "ORIGINS", "found_text"]
 
 T = TypeVar("T")
 
@@ -50,9 +50,9 @@ def _feasible(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.
 
 def pareto_winners(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The feasible Pareto front of the search's trials that learned (:func:`answers`) in a multi-objective study,
-    or its best trial in a single-objective one; most accurate first, then cheapest. Pruned models that ``nasprune prune`` linked to
-    the study are not search trials: they neither enter the front nor push their own source out of it (Optuna's
-    ``best_trials`` would count them)."""
+    or its best trial in a single-objective one; most accurate first, then cheapest. Pruned models that ``nasprune
+    prune`` linked to the study are not search trials: they neither enter the front nor push their own source out of
+    it (Optuna's ``best_trials`` would count them)."""
     signs = [1 if d == StudyDirection.MAXIMIZE else -1 for d in study.directions]
     trials = answers(_feasible(study), lambda t: t.user_attrs.get("learned"))
     front = pareto_front(trials, lambda t: [s * v for s, v in zip(signs, t.values, strict=True)])
