@@ -267,10 +267,12 @@ class Deadline:
         per_epoch = seconds_per_epoch(trial) or 0.0
         if now + per_epoch > self.clock.deadline:
             return f"{TIME_BUDGET}: the next epoch would end after the search's budget (stopped at epoch {epoch})"
-        return self._too_slow(trial, epochs, epochs - epoch, per_epoch, now, whole=epoch == 1)
+        return self._too_slow(epochs, epochs - epoch, per_epoch, now,
+                              longest=self._longest(trial) if epoch == 1 else (math.inf, ""))
 
-    def _longest(self, trial: optuna.Trial, phase: float) -> tuple[float, str]:
-        """(the seconds a sampled trial's whole run may take, what that limit is)."""
+    def _longest(self, trial: optuna.Trial) -> tuple[float, str]:
+        """(the seconds a sampled trial's whole run may take, what that limit is): read from the study."""
+        phase = self.clock.explore_end - self.clock.start
         first = next((t for t in trial.study.get_trials(deepcopy=False) if t.user_attrs.get(START_ATTR) == 0
                       and RETRAIN_OF not in t.user_attrs and t.number != trial.number and seconds_per_epoch(t)), None)
         if first is not None:
@@ -279,17 +281,17 @@ class Deadline:
                 return run, f"{TRIAL_FACTOR} times the first start candidate's {run / TRIAL_FACTOR:.0f} s"
         return MAX_TRIAL_SHARE * phase, f"{MAX_TRIAL_SHARE:.0%} of the {phase:.0f}-s sampling phase"
 
-    def _too_slow(self, trial: optuna.Trial, epochs: int, left: float, per_epoch: float, now: float,
-                  timed: str = "", whole: bool = True) -> str | None:
+    def _too_slow(self, epochs: int, left: float, per_epoch: float, now: float, timed: str = "",
+                  longest: tuple[float, str] = (math.inf, "")) -> str | None:
         """Why a sampled trial of ``epochs`` at ``per_epoch`` seconds, ``left`` of them still to train, is too slow
-        for the sampling phase (None: it is not). Its whole run is judged (``whole``) in its first epoch only: later,
-        what it has trained is spent, and stopping it would waste that (measured at 32x32: the wide start candidate
-        stopped at epoch 8 of 11, and again at 10 of 12, as its epochs had slowed past the limit); only the end of
-        the phase then stops it."""
+        for the sampling phase (None: it is not). Its whole run is judged against ``longest`` (:meth:`_longest`) in
+        its first epoch only: later, what it has trained is spent, and stopping it would waste that (measured at
+        32x32: the wide start candidate stopped at epoch 8 of 11, and again at 10 of 12, as its epochs had slowed
+        past the limit); only the end of the phase then stops it."""
         end = now + left * per_epoch
         phase = self.clock.explore_end - self.clock.start
-        longest, limit = self._longest(trial, phase) if whole else (math.inf, "")
-        if epochs * per_epoch > longest:
+        seconds, limit = longest
+        if epochs * per_epoch > seconds:
             return (f"{TIME_BUDGET}: too slow to train within it ({per_epoch:.1f} s per epoch{timed}, "
                     f"{epochs * per_epoch:.0f} s for its {epochs} epochs, more than {limit})")
         if end > self.clock.explore_end + OVERRUN * phase:
@@ -312,6 +314,7 @@ class Deadline:
         first, last = WARMUP_STEPS + 1, WARMUP_STEPS + 1 + PROBE_STEPS
         epochs = _planned_epochs(trial, 1)
         started: list[float] = []
+        longest: list[tuple[float, str]] = []  # read from the study once, not at every step of the probe
 
         def check(step: int, total: int) -> str | None:
             if step == first:
@@ -320,26 +323,27 @@ class Deadline:
             if not first < step <= last or not started or last + 1 >= steps:  # an epoch this short is judged when
                 return None  # it ends
             elapsed = time.perf_counter() - started[0]
+            longest[:] = longest or [self._longest(trial)]
             # before the last timed step, the probe's time so far is a floor of its whole: a verdict of "too slow" on
             # it is the one the last step would give (every rule grows with the time), given the moment it is known
             per_epoch = elapsed / PROBE_STEPS * steps / PROJECTION_MARGIN
-            if step < last and self._verdict(trial, epochs, steps, per_epoch, "") is None:
+            if step < last and self._verdict(epochs, steps, per_epoch, "", longest[0]) is None:
                 return None
             timed = step - first
             said = elapsed / timed * steps / PROJECTION_MARGIN
-            return self._verdict(trial, epochs, steps, said, f" at least, timed over {plural(timed, 'step')} of "
-                                 "its first")
+            return self._verdict(epochs, steps, said, f" at least, timed over {plural(timed, 'step')} of its first",
+                                 longest[0])
 
         return check
 
-    def _verdict(self, trial: optuna.Trial, epochs: int, steps: int, per_epoch: float, timed: str) -> str | None:
+    def _verdict(self, epochs: int, steps: int, per_epoch: float, timed: str, longest: tuple[float, str]) -> str | None:
         """:meth:`during_epoch`'s rules for a first epoch of ``steps`` steps at ``per_epoch`` seconds, judged at the
-        end of the probe's last step."""
+        end of the probe's last step, a whole run's limit ``longest``."""
         done = (WARMUP_STEPS + 2 + PROBE_STEPS) / steps  # of its first epoch, once the probe's last step ends
         now = time.time()
         if now + (1 - done) * per_epoch > self.clock.deadline:
             return f"{TIME_BUDGET}: its first epoch would end after the search's budget ({per_epoch:.1f} s{timed})"
-        return self._too_slow(trial, epochs, epochs - done, per_epoch, now, timed)
+        return self._too_slow(epochs, epochs - done, per_epoch, now, timed, longest)
 
 
 def chance_level(labels) -> float:
