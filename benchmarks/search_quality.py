@@ -84,7 +84,7 @@ def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: d
 def _summary_row(summary: dict) -> dict:
     """A nasprune run's front and trials finished, from its ``summary.json``."""
     return {"front": [{"test_accuracy": w["test_accuracy"], "mflops": w["mflops"], "arch": w["arch"],
-                       "val_accuracy": w["val_accuracy"]} for w in summary["winners"]],
+                       "val_accuracy": w["val_accuracy"], "origin": w.get("origin")} for w in summary["winners"]],
             "trials_finished": summary["trials"]["complete"] + summary["trials"]["stopped"]}
 
 
@@ -233,9 +233,53 @@ def control_verdict(rows: list[dict], ref: float) -> str | None:
                "beat the start candidates alone"))
 
 
+#: where a network of (a)'s front came from when the exploration found it (nasprune.record.winners' origins)
+EXPLORED = ("sampled", "coverage")
+
+
+def exploration_account(rows: list[dict], ref: float) -> str | None:
+    """What (a)'s exploration added to its front and what it cost, on one data set's ``rows``: the hypervolume of
+    (a)'s front less that of its start candidates' networks alone (those the exploration found, or its sampled
+    networks retrained, taken off; a start candidate that a sampled network pushed off the front is then missing
+    too, so the gain is an upper bound), and the start candidates' own hypervolume in (a) against (e)'s, where they
+    had the whole budget. Medians over seeds. None where either method has no run, or (a)'s rows do not say where
+    their networks came from (rows written before they did)."""
+    a = [r for r in rows if r["method"] == "a"]
+    e = [r for r in rows if r["method"] == "e"]
+    if not a or not e or any(p.get("origin") is None for r in a for p in r["front"]):
+        return None
+
+    def hv(points: list[dict]) -> float:
+        return hypervolume([(p["test_accuracy"], p["mflops"]) for p in points], 0.1, 2 * ref)
+
+    starts = [hv([p for p in r["front"] if p["origin"] not in EXPLORED]) for r in a]
+    added = [hv(r["front"]) - s for r, s in zip(a, starts, strict=True)]
+    alone = statistics.median(hv(r["front"]) for r in e)
+    return (f"(a)'s exploration, medians: its networks add {100 * statistics.median(added):+.2f} points of "
+            f"hypervolume to the front (seeds: {', '.join(f'{100 * x:+.2f}' for x in added)}); the start "
+            f"candidates' networks alone have {statistics.median(starts):.4f} in (a) against {alone:.4f} in (e), "
+            f"which trains them for the whole budget: {100 * (statistics.median(starts) - alone):+.2f} points")
+
+
+def with_origins(rows: list[dict], keep: Path) -> list[dict]:
+    """``rows`` with the origin of each network of a nasprune run's front filled in from its study kept under
+    ``keep`` (``--keep``), where the row was written before rows said it; rows with no kept study stay as they are."""
+    out = []
+    for row in rows:
+        kept = Path(row.get("retest_of") or keep / f"{row['set']}-{row['method']}-{row['seed']}") / "bench"
+        if row["method"] in ("a", "b") and (kept / "summary.json").is_file():
+            origin = {(w["arch"], w["mflops"]): w.get("origin")
+                      for w in json.loads((kept / "summary.json").read_text())["winners"]}
+            row = {**row, "front": [{**p, "origin": p.get("origin") or origin.get((p["arch"], p["mflops"]))}
+                                    for p in row["front"]]}
+        out.append(row)
+    return out
+
+
 def table(rows: list[dict], root: Path) -> str:
-    """Per data set and method: median (and each seed's) best test accuracy, hypervolume, trials finished; and
-    whether the search beat the control (:func:`control_verdict`)."""
+    """Per data set and method: median (and each seed's) best test accuracy, hypervolume, trials finished; whether
+    the search beat the control (:func:`control_verdict`), and what its exploration added and cost
+    (:func:`exploration_account`)."""
     from nasprune.data import load_data
 
     lines = []
@@ -255,8 +299,9 @@ def table(rows: list[dict], root: Path) -> str:
                          f"{', '.join(f'{b:.4f}' for b in best)} | {statistics.median(hv):.4f}; "
                          f"{', '.join(f'{h:.4f}' for h in hv)} | {statistics.median(r['trials_finished'] for r in runs):g}"
                          f" | {statistics.median(cost):.2f} |")
-        verdict = control_verdict([r for r in rows if r["set"] == name], ref)
-        lines += [f"\n{verdict}"] if verdict else []
+        for say in (control_verdict, exploration_account):
+            text = say([r for r in rows if r["set"] == name], ref)
+            lines += [f"\n{text}"] if text else []
     return "\n".join(lines)
 
 
@@ -316,7 +361,8 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2, help="runs at once, each pinned to one core")
     parser.add_argument("--out", type=Path, default=HERE / "search_quality.jsonl")
     parser.add_argument("--table", action="store_true", help="only print the table of --out")
-    parser.add_argument("--keep", type=Path, help="keep each nasprune study under this folder (SET-METHOD-SEED)")
+    parser.add_argument("--keep", type=Path, help="keep each nasprune study under this folder (SET-METHOD-SEED); with "
+                        "--table, where its rows came from is read from there")
     parser.add_argument("--retest", type=Path, nargs="+", metavar="KEPT",
                         help="evaluate the winners of kept studies (--keep's folders) again on --root's test split "
                              "and append them to --out, instead of running searches")
@@ -350,7 +396,7 @@ def main() -> None:
                      "run starts over)")
                 sys.exit(exit_code(exc))
     rows = [r for r in map(json.loads, args.out.read_text().splitlines()) if r["minutes"] == args.minutes]
-    print(table(rows, args.root))
+    print(table(with_origins(rows, args.keep) if args.keep else rows, args.root))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ milliseconds an image) to check its layout and determinism here too."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,37 @@ def test_the_table_says_whether_the_search_beat_the_start_candidates_alone():
     cheap = [run("a", seed, (0.66, 1.0), (0.68, 14.0)) for seed in (0, 1, 2)]
     assert verdict(cheap + control, ref=41.0).endswith("did not beat the start candidates alone here (less accurate)")
     assert verdict(ahead, ref=41.0) is None  # no control run: nothing to say
+
+
+def test_the_table_says_what_the_exploration_added_to_the_front_and_what_it_cost_the_start_candidates():
+    account = _search_quality_module().exploration_account
+
+    def run(method, *front):
+        return {"method": method, "seed": 0, "front": [{"test_accuracy": a, "mflops": m, "origin": o}
+                                                       for a, m, o in front]}
+
+    # reference point: accuracy 0.1, 100 MFLOPs (ref=50); the box is 0.9 x 100
+    control = run("e", (0.7, 50.0, None))  # (e)'s rows name no origin: all its networks are start candidates
+    search = run("a", (0.55, 10.0, "sampled"), (0.6, 50.0, "start"))
+    text = account([search, control], ref=50.0)
+    # the sampled network adds (0.55 - 0.1) x (50 - 10) = 18 of the box's 90: 20 points; the start candidate alone
+    # has 0.5 x 50 / 90 = 0.2778 against (e)'s 0.6 x 50 / 90 = 0.3333
+    assert "add +20.00 points" in text
+    assert "0.2778 in (a) against 0.3333 in (e)" in text and text.endswith("-5.56 points")
+    assert account([search], ref=50.0) is None  # no control run
+    unsaid = {**search, "front": [{**p, "origin": None} for p in search["front"]]}
+    assert account([unsaid, control], ref=50.0) is None  # rows that do not say where their networks came from
+
+
+def test_rows_written_before_they_named_origins_take_them_from_the_kept_study(tmp_path):
+    with_origins = _search_quality_module().with_origins
+    kept = tmp_path / "cifar-c16-a-0" / "bench"
+    kept.mkdir(parents=True)
+    winners = [{"arch": "wide", "mflops": 8.5, "origin": "start"}, {"arch": "tiny", "mflops": 0.5, "origin": "sampled"}]
+    (kept / "summary.json").write_text(json.dumps({"winners": winners}))
+    front = [{"arch": "tiny", "mflops": 0.5, "test_accuracy": 0.4}, {"arch": "wide", "mflops": 8.5, "test_accuracy": 0.6}]
+    row = {"set": "cifar-c16", "method": "a", "seed": 0, "front": front}
+    other = {**row, "seed": 1}  # no study kept for it: left as it is
+    filled, unfilled = with_origins([row, other], tmp_path)
+    assert [p["origin"] for p in filled["front"]] == ["sampled", "start"]
+    assert unfilled == other
