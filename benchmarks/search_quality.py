@@ -206,10 +206,14 @@ def retest(kept: Path, root: Path, minutes: float) -> dict:
             "test_images": len(data.test), **_summary_row(summary)}
 
 
+def _front_hypervolume(front: list[dict], ref: float) -> float:
+    """The hypervolume of a run's front (or part of it), ``ref``: ResNet-20's MFLOPs on its data."""
+    return hypervolume([(p["test_accuracy"], p["mflops"]) for p in front], 0.1, 2 * ref)
+
+
 def _scores(run: dict, ref: float) -> tuple[float, float]:
     """(best test accuracy, hypervolume) of one run, ``ref``: ResNet-20's MFLOPs on its data."""
-    return (max(p["test_accuracy"] for p in run["front"]),
-            hypervolume([(p["test_accuracy"], p["mflops"]) for p in run["front"]], 0.1, 2 * ref))
+    return max(p["test_accuracy"] for p in run["front"]), _front_hypervolume(run["front"], ref)
 
 
 def control_verdict(rows: list[dict], ref: float) -> str | None:
@@ -233,28 +237,22 @@ def control_verdict(rows: list[dict], ref: float) -> str | None:
                "beat the start candidates alone"))
 
 
-#: where a network of (a)'s front came from when the exploration found it (nasprune.record.winners' origins)
-EXPLORED = ("sampled", "coverage")
-
-
 def exploration_account(rows: list[dict], ref: float) -> str | None:
     """What (a)'s exploration added to its front and what it cost, on one data set's ``rows``: the hypervolume of
-    (a)'s front less that of its start candidates' networks alone (those the exploration found, or its sampled
-    networks retrained, taken off; a start candidate that a sampled network pushed off the front is then missing
-    too, so the gain is an upper bound), and the start candidates' own hypervolume in (a) against (e)'s, where they
-    had the whole budget. Medians over seeds. None where either method has no run, or (a)'s rows do not say where
-    their networks came from (rows written before they did)."""
+    (a)'s front less that of its start candidates' networks alone (and baselines, which the benchmark adds none of;
+    those the exploration found, or its sampled networks retrained, taken off; a start candidate that a sampled
+    network pushed off the front is then missing too, so the gain is an upper bound), and the start candidates' own
+    hypervolume in (a) against (e)'s, where they had the whole budget. Medians over seeds. None where either method
+    has no run, or (a)'s rows do not say where their networks came from (rows written before they did)."""
+    from nasprune.record import ORIGINS  # the first two are not the exploration's finds (as record.found_text)
+
     a = [r for r in rows if r["method"] == "a"]
     e = [r for r in rows if r["method"] == "e"]
     if not a or not e or any(p.get("origin") is None for r in a for p in r["front"]):
         return None
-
-    def hv(points: list[dict]) -> float:
-        return hypervolume([(p["test_accuracy"], p["mflops"]) for p in points], 0.1, 2 * ref)
-
-    starts = [hv([p for p in r["front"] if p["origin"] not in EXPLORED]) for r in a]
-    added = [hv(r["front"]) - s for r, s in zip(a, starts, strict=True)]
-    alone = statistics.median(hv(r["front"]) for r in e)
+    starts = [_front_hypervolume([p for p in r["front"] if p["origin"] in ORIGINS[:2]], ref) for r in a]
+    added = [_scores(r, ref)[1] - s for r, s in zip(a, starts, strict=True)]
+    alone = statistics.median(_scores(r, ref)[1] for r in e)
     return (f"(a)'s exploration, medians: its networks add {100 * statistics.median(added):+.2f} points of "
             f"hypervolume to the front (seeds: {', '.join(f'{100 * x:+.2f}' for x in added)}); the start "
             f"candidates' networks alone have {statistics.median(starts):.4f} in (a) against {alone:.4f} in (e), "
