@@ -62,7 +62,7 @@ def _search(work: Path, data: str | None, minutes: float, seed: int, kind: str) 
     results = work / f"{kind}-{seed}"
     if (results / "bench" / "summary.json").is_file():
         return results
-    argv = ["nasprune", "search", "--study", "bench", "--results-dir", str(results), "--seed", str(seed),
+    argv = [sys.executable, "-m", "nasprune", "search", "--study", "bench", "--results-dir", str(results), "--seed", str(seed),
             "--time-budget", f"{minutes:g}", "--quiet", *(["--data", data] if data else []), *SEARCHES[kind]]
     print("$", " ".join(argv), flush=True)
     started = time.time()

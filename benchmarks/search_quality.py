@@ -75,7 +75,7 @@ def run_nasprune(data: Path, minutes: float, seed: int, extra: list[str], out: d
         if keep:  # --keep: the study stays there for a closer look
             tmp = str(keep / f"{out['set']}-{out['method']}-{seed}")
             shutil.rmtree(tmp, ignore_errors=True)
-        cmd = ["nasprune", "search", "--data", f"imagefolder:{data}", "--time-budget", str(minutes),
+        cmd = [sys.executable, "-m", "nasprune", "search", "--data", f"imagefolder:{data}", "--time-budget", str(minutes),
                "--seed", str(seed), "--results-dir", tmp, "--study", "bench", "--quiet", *extra]
         subprocess.run(cmd, check=True)
         out.update(_summary_row(json.loads((Path(tmp) / "bench" / "summary.json").read_text())))
@@ -393,6 +393,8 @@ def main() -> None:
                 tell(f"stopped ({signal_name(signal_of(exc))}); the same command runs what is left (a stopped "
                      "run starts over)")
                 sys.exit(exit_code(exc))
+    if not args.out.is_file():
+        sys.exit(f"{args.out}: no results yet (no run has finished); run without --table first, or pass --out")
     rows = [r for r in map(json.loads, args.out.read_text().splitlines()) if r["minutes"] == args.minutes]
     print(table(with_origins(rows, args.keep) if args.keep else rows, args.root))
 
